@@ -1,0 +1,67 @@
+"""Trace-context and sampling helpers shared by the front and the runners (standard library only)."""
+from __future__ import annotations
+
+import os
+import random
+import zlib
+
+_rand = random.Random()
+
+
+
+def parse_traceparent(value: str | None) -> tuple[int, int, int] | None:
+    """W3C ``traceparent`` -> (trace_id, parent span id, flags), or None when absent/invalid."""
+    if not value or len(value) < 55:
+        return None
+    parts = value.strip().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return trace_id, span_id, flags
+
+
+def format_traceparent(trace_id: int, span_id: int, flags: int = 1) -> str:
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+
+
+def new_trace_id() -> int:
+    return _rand.getrandbits(128) or 1
+
+
+def new_span_id() -> int:
+    return _rand.getrandbits(64) or 1
+
+
+def sampled(request_id: str, rate: float) -> bool:
+    """Deterministic sampling by request id: the same id is always in or always out, so a
+    drift job (or a test) can tell which requests were meant to be captured."""
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    return zlib.crc32(request_id.encode("utf-8", "replace")) / 4294967296.0 < rate
+
+
+# ------------------------------------------------------------------ model ids (azmlinfsrv's rule)
+
+def model_ids(model_dir: str | None) -> list[str]:
+    """``name:version`` of the models under AZUREML_MODEL_DIR, as azmlinfsrv reports them."""
+    ids: list[str] = []
+    try:
+        if not model_dir or not os.path.exists(model_dir):
+            return ids
+        if os.path.basename(os.path.normpath(model_dir)).isdigit():
+            path = os.path.normpath(model_dir)
+            return [f"{os.path.basename(os.path.dirname(path))}:{os.path.basename(path)}"]
+        for model in sorted(os.listdir(model_dir)):
+            path = os.path.join(model_dir, model)
+            if os.path.isdir(path):
+                ids.extend(f"{model}:{v}" for v in sorted(os.listdir(path)) if v.isdigit())
+    except OSError:
+        pass
+    return ids

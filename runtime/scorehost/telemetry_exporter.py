@@ -1,0 +1,105 @@
+"""The telemetry exporter process: App Insights (Azure Monitor exporter) and OTLP/HTTP export.
+
+Started by the front (:class:`scorehost.telemetry_channel.ExportChannel`) as a fresh
+interpreter, ``python -c "...telemetry_exporter main..." FD``, with one end of a socketpair
+as FD. Plain threads (no gevent here). It
+
+* lowers its CPU priority (``os.nice``), so that under saturation the front and the runners
+  keep the CPU and this process falls behind: its bounded buffers then drop and count;
+* reads ``("config", {...})`` then ``("items", [item, ...])`` frames from the front
+  (``scorehost.protocol`` framing; item formats in ``telemetry_channel``), turns items into
+  OpenTelemetry SDK objects (:class:`scorehost.telemetry_export.Exporters`) and exports them
+  in batches from background threads;
+* sends ``("stats", {(exporter, signal): (exported, dropped)})`` to the front every
+  ``stats_interval_s`` and once more before exiting;
+* on EOF (the front closed the channel at worker exit, or died) flushes what is buffered,
+  taking at most ``flush_s`` seconds, and exits 0. SIGTERM/SIGINT sent to the process group
+  are ignored so that a Ctrl-C or a container stop does not lose what is buffered: the EOF
+  that follows the front's own exit is what stops this process.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+
+from . import logs, protocol
+
+#: exit status for "this configuration cannot export": the front does not restart the process
+CONFIG_ERROR = 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    sock = socket.socket(fileno=int(argv[0]))
+    sock.setblocking(True)  # the front's (gevent) end was non-blocking when the fd was inherited
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    reader = protocol.FrameReader(sock)
+    try:
+        first = reader.read()
+    except (protocol.ChannelClosed, OSError):
+        return 0
+    config = first[1]
+    settings = config["settings"]
+    try:
+        os.nice(int(config.get("niceness", 19)))
+    except OSError:
+        pass
+    logs.configure(settings.log_level, settings.log_format)
+    log = logging.getLogger("scorehost.telemetry")
+    from .telemetry_export import Exporters
+
+    try:
+        exporters = Exporters(settings, appinsights=config.get("appinsights"), otlp=bool(config.get("otlp")),
+                              pid=config.get("front_pid"))
+    except Exception as exc:  # noqa: BLE001 -- e.g. a malformed connection string: the front stops retrying
+        log.error("Cannot start telemetry export (App Insights/OpenTelemetry are off): %s", exc)
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(CONFIG_ERROR)
+    send_lock = threading.Lock()
+    done = threading.Event()
+
+    def report() -> None:
+        data = protocol.encode(("stats", exporters.counts()))
+        with send_lock:
+            sock.sendall(data)
+
+    def reporter() -> None:
+        interval = float(config.get("stats_interval_s", 0.5))
+        while not done.wait(interval):
+            try:
+                report()
+            except OSError:
+                return
+
+    threading.Thread(target=reporter, name="scorehost-export-stats", daemon=True).start()
+    handle = exporters.handle
+    try:
+        while True:
+            message = reader.read()
+            if message[0] == "items":
+                for item in message[1]:
+                    try:
+                        handle(item)
+                    except Exception:  # noqa: BLE001 -- one bad item must not stop the others
+                        log.debug("telemetry: cannot export an item", exc_info=True)
+    except (protocol.ChannelClosed, OSError):
+        pass
+    # the front is gone or shutting down: flush (bounded), report, exit
+    flush_s = float(config.get("flush_s", 10.0))
+    flusher = threading.Thread(target=exporters.shutdown, args=(flush_s,), daemon=True)
+    flusher.start()
+    flusher.join(flush_s + 0.5)
+    done.set()
+    try:
+        report()
+    except OSError:
+        pass
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)

@@ -1,0 +1,197 @@
+"""The runner's side of telemetry: spans, user logs and exception context, sent as EVENTs.
+
+Loaded by a runner only when the front asks for it (``config["telemetry"]``), so a runner
+with telemetry off never imports opentelemetry. The runner installs an OpenTelemetry SDK
+TracerProvider as the global provider, so a script's own
+``opentelemetry.trace.get_tracer(__name__).start_as_current_span(...)`` nests under the
+request's ``run`` span, which is itself parented on the front's server span through the
+``traceparent`` in the CALL ctx. Finished spans go to the front one EVENT each
+(``("span", {...})``) as they end; the front exports them. With App Insights on, a logging
+handler on the print logger and the root logger sends each record as an EVENT ``log`` with the
+request id and the current trace/span ids, so print() and logging in user code become App
+Insights traces correlated with their request (same operation id).
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import time
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from . import logs
+
+#: the CALL ctx of the request this thread serves
+call_ctx: contextvars.ContextVar[dict | None] = contextvars.ContextVar("scorehost_call_ctx", default=None)
+_SCOPES_INTERNAL = "scorehost"
+
+
+def _parent_context(traceparent: str | None):
+    from .telemetry_context import parse_traceparent
+    parsed = parse_traceparent(traceparent)
+    if parsed is None:
+        return None
+    trace_id, span_id, _ = parsed
+    span = NonRecordingSpan(SpanContext(trace_id, span_id, True, TraceFlags(TraceFlags.SAMPLED)))
+    return trace.set_span_in_context(span)
+
+
+def _plain(value):
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return str(value)
+
+
+class _EventProcessor(SpanProcessor):
+    """Sends each finished span to the front as a compact EVENT."""
+
+    def __init__(self, send_event):
+        self.send_event = send_event
+
+    def on_end(self, span) -> None:
+        ctx = span.context
+        scope = span.instrumentation_scope
+        payload = {
+            "name": span.name, "trace_id": ctx.trace_id, "span_id": ctx.span_id,
+            "parent_id": span.parent.span_id if span.parent is not None else None,
+            "start": span.start_time, "end": span.end_time, "kind": span.kind.value,
+            "status": span.status.status_code.value, "status_text": span.status.description,
+            "attributes": {k: _plain(v) for k, v in (span.attributes or {}).items()},
+            "events": [(e.name, e.timestamp, {k: _plain(v) for k, v in (e.attributes or {}).items()})
+                       for e in span.events],
+            "internal": scope is not None and scope.name == _SCOPES_INTERNAL,
+            "scope": scope.name if scope is not None else None,
+            "scope_version": scope.version if scope is not None else None,
+        }
+        self.send_event("span", payload)
+
+
+class _EventLogHandler(logging.Handler):
+    """print()/logging records -> EVENT ``log`` with request id and trace context."""
+
+    def __init__(self, send_event, level=logging.INFO):
+        super().__init__(level)
+        self.send_event = send_event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(("scorehost", "opentelemetry", "azure", "urllib3")):
+            return
+        try:
+            ctx = call_ctx.get()
+            self.send_event("log", {
+                "time": int(record.created * 1e9), "level": record.levelno, "logger": record.name,
+                "message": record.getMessage() if not record.exc_info else
+                record.getMessage() + "\n" + logging.Formatter().formatException(record.exc_info),
+                "request_id": ctx.get("request_id") if ctx else logs.request_id_var.get(),
+                "client_request_id": ctx.get("client_request_id") if ctx else None,
+                "trace": current_trace(),
+            })
+        except Exception:  # noqa: BLE001 -- logging must never raise into user code
+            self.handleError(record)
+
+
+def _as_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    import json
+    try:
+        if hasattr(value, "to_dict") and not isinstance(value, dict):  # pandas
+            value = value.to_dict(orient="records") if hasattr(value, "columns") else value.to_dict()
+        elif hasattr(value, "tolist"):  # numpy
+            value = value.tolist()
+        return json.dumps(value, default=repr)
+    except Exception:  # noqa: BLE001
+        return repr(value)
+
+
+def _plain_json(value):
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    import json
+    return json.dumps(value, default=repr)
+
+
+def current_trace() -> tuple[int, int] | None:
+    sc = trace.get_current_span().get_span_context()
+    if sc.is_valid:
+        return sc.trace_id, sc.span_id
+    ctx = call_ctx.get()
+    if ctx and ctx.get("traceparent"):
+        from .telemetry_context import parse_traceparent
+        parsed = parse_traceparent(ctx["traceparent"])
+        if parsed:
+            return parsed[0], parsed[1]
+    return None
+
+
+class RunnerTelemetry:
+    def __init__(self, send_event, config: dict):
+        self.send_event = send_event
+        self.provider = TracerProvider(resource=Resource.create({}))
+        self.provider.add_span_processor(_EventProcessor(send_event))
+        trace.set_tracer_provider(self.provider)
+        self.tracer = self.provider.get_tracer(_SCOPES_INTERNAL)
+        self.internal_spans = bool(config.get("internal_spans", True))
+        if config.get("logs"):
+            handler = _EventLogHandler(send_event)
+            logging.getLogger(logs.PRINT_LOGGER).addHandler(handler)
+            logging.getLogger().addHandler(handler)
+        if config.get("model_data"):
+            from . import datacollection
+            datacollection.event_sink = self.model_data
+
+    def model_data(self, record: dict) -> None:
+        """A ModelDataCollector.collect() record -> EVENT ``model_data`` (an App Insights
+        ``model_data_collection`` trace in the request's operation), as well as the JSONL file."""
+        data = record.get("data")
+        designation = record.get("designation") or ""
+        attrs = {"Model Name": record.get("model_name"), "Model Version": record.get("model_version"),
+                 "Designation": designation, "Identifier": record.get("identifier"),
+                 "Correlation Id": (record.get("correlation") or {}).get("correlation_id")}
+        if record.get("feature_names") is not None:
+            attrs["Feature Names"] = record["feature_names"]
+        is_prediction = "prediction" in designation.lower() or "output" in designation.lower()
+        data = _as_text(data)  # only plain values cross the channel (no numpy/pandas in the front)
+        payload = self.annotate({"input": "" if is_prediction else data, "prediction": data if is_prediction else "",
+                                 "attributes": {k: _plain_json(v) for k, v in attrs.items() if v is not None}})
+        if payload.get("request_id") is None:
+            payload["request_id"] = record.get("request_id")
+        self.send_event("model_data", payload)
+
+    # -- per call
+    def enter(self, ctx: dict):
+        token = call_ctx.set(ctx)
+        parent = _parent_context(ctx.get("traceparent"))
+        otel_token = otel_context.attach(parent) if parent is not None else None
+        return token, otel_token
+
+    def exit(self, tokens) -> None:
+        token, otel_token = tokens
+        if otel_token is not None:
+            otel_context.detach(otel_token)
+        call_ctx.reset(token)
+
+    def span(self, name: str):
+        if not self.internal_spans:
+            return contextlib.nullcontext()
+        return self.tracer.start_as_current_span(name, record_exception=True, set_status_on_exception=True)
+
+    def annotate(self, payload: dict) -> dict:
+        """Add the request ids and trace context to an EVENT payload (exceptions)."""
+        ctx = call_ctx.get()
+        payload.setdefault("time", time.time_ns())
+        payload["request_id"] = ctx.get("request_id") if ctx else None
+        payload["client_request_id"] = ctx.get("client_request_id") if ctx else None
+        payload["trace"] = current_trace()
+        return payload
+
+
+def nullspan():
+    return contextlib.nullcontext()

@@ -1,0 +1,114 @@
+"""Real receivers on 127.0.0.1 standing in for the App Insights ingestion endpoint and an
+OTLP/HTTP collector. They record what they get; nothing is mocked on the sender's side."""
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Receiver:
+    def __init__(self):
+        self.items: list = []
+        self.posts = 0
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length)
+                if self.headers.get("Content-Encoding") == "gzip":
+                    data = gzip.decompress(data)
+                status, body, ctype = receiver.handle(self.path, data)
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, predicate, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                items = list(self.items)
+            if predicate(items):
+                return items
+            time.sleep(0.1)
+        with self.lock:
+            return list(self.items)
+
+
+class AppInsightsReceiver(_Receiver):
+    """Accepts Breeze ``POST /v2.1/track`` (a JSON array, or newline-delimited JSON)."""
+
+    def connection_string(self) -> str:
+        return (f"InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                f"IngestionEndpoint=http://127.0.0.1:{self.port}/")
+
+    def handle(self, path, data):
+        text = data.decode("utf-8")
+        try:
+            envelopes = json.loads(text)
+            if isinstance(envelopes, dict):
+                envelopes = [envelopes]
+        except ValueError:
+            envelopes = [json.loads(line) for line in text.splitlines() if line.strip()]
+        with self.lock:
+            self.posts += 1
+            self.items.extend(envelopes)
+        body = json.dumps({"itemsReceived": len(envelopes), "itemsAccepted": len(envelopes), "errors": []})
+        return 200, body.encode(), "application/json"
+
+    @staticmethod
+    def of_type(items, base_type):
+        return [e for e in items if e.get("data", {}).get("baseType") == base_type]
+
+
+class OTLPReceiver(_Receiver):
+    """Accepts OTLP/HTTP protobuf ``POST /v1/traces``; items are decoded spans (dicts)."""
+
+    def handle(self, path, data):
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        )
+        req = ExportTraceServiceRequest()
+        req.ParseFromString(data)
+        spans = []
+        for rs in req.resource_spans:
+            resource = {a.key: _value(a.value) for a in rs.resource.attributes}
+            for ss in rs.scope_spans:
+                for s in ss.spans:
+                    spans.append({"name": s.name, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
+                                  "parent_id": s.parent_span_id.hex(), "kind": s.kind,
+                                  "start": s.start_time_unix_nano, "end": s.end_time_unix_nano,
+                                  "attributes": {a.key: _value(a.value) for a in s.attributes},
+                                  "events": [e.name for e in s.events], "status": s.status.code,
+                                  "scope": ss.scope.name, "resource": resource})
+        with self.lock:
+            self.posts += 1
+            self.items.extend(spans)
+        return 200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf"
+
+
+def _value(v):
+    kind = v.WhichOneof("value")
+    if kind == "array_value":
+        return [_value(x) for x in v.array_value.values]
+    return getattr(v, kind) if kind else None
