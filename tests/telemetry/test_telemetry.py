@@ -474,4 +474,15 @@ def test_request_envelopes_built_directly_match_the_exporter(appinsights):
             "print(e.fast_requests.enabled); e.shutdown(2)")
     out = subprocess.run([sys.executable, "-c", code, appinsights.connection_string()], capture_output=True,
                          text=True, timeout=60, check=False)
+    if out.stdout.strip() != "True":
+        import importlib.metadata
+        installed = importlib.metadata.version("azure-monitor-opentelemetry-exporter")
+        if installed != VERIFIED_AZURE_EXPORTER:
+            # the fast path relies on the exporter's private methods; on another release it falls
+            # back to the exporter's own conversion, which is correct, only slower
+            pytest.skip(f"direct envelopes are off with azure-monitor-opentelemetry-exporter {installed} "
+                        f"(verified with {VERIFIED_AZURE_EXPORTER}); the exporter's conversion is used")
     assert out.stdout.strip() == "True", out.stderr
+
+
+VERIFIED_AZURE_EXPORTER = "1.0.0b58"
