@@ -12,7 +12,6 @@ import argparse
 import logging
 import os
 import re
-import sys
 from typing import Any
 
 from . import settings as settings_mod

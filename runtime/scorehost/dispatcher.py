@@ -20,7 +20,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import signal
 import socket
 import subprocess

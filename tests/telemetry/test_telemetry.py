@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from .receivers import AppInsightsReceiver
