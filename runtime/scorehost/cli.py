@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "precedence: flag > environment > config file > default. "
                     "All settings: `scorehost settings`.")
     _add_setting_flags(serve)
+    # azmlinfsrv's hidden transport switch (REST is the only transport): accepted, ignored
+    serve.add_argument("--rest", action="store_true", help=argparse.SUPPRESS)
 
     show = sub.add_parser("settings", help="list every setting (environment variables, flags, defaults)")
     show.add_argument("--markdown", action="store_true", help="print the reference table (docs/settings.md)")
