@@ -410,9 +410,19 @@ class Dispatcher:
         return call
 
     def on_timeout(self, call: Call) -> None:
-        """The client got its timeout answer; give the runner a grace period, then kill it."""
+        """The client got its timeout answer: interrupt the call, give the runner a grace
+        period to come back, then kill it."""
         call.abandoned = True
         self.timeouts += 1
+        runner = call.runner
+        if self.slots_per_runner == 1 and not call.finished and runner.proc is not None:
+            # The runner's SIGALRM handler raises ScoringTimeout in run(). This runner's only
+            # slot is still held by this call, so the signal cannot reach a later call.
+            # (Multi-threaded runners interrupt their own calls with a watchdog.)
+            try:
+                runner.proc.send_signal(signal.SIGALRM)
+            except (ProcessLookupError, OSError):
+                pass
         self.observer.scoring_timeout()
         gevent.spawn(self._reap_after_grace, call)
 

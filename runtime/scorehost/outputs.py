@@ -86,16 +86,20 @@ def _finite(obj: Any) -> Any:
     return _finite(converted)
 
 
+# One encoder for every call: json.dumps() with non-default options builds a new one each time.
+_ENCODER = json.JSONEncoder(default=_default, allow_nan=False)
+
+
 def to_json(value: Any) -> bytes:
     """azmlinfsrv-compatible JSON for a run() result; raises NotSerializable."""
     if value is None:
         return b"{}"
     try:
-        text = json.dumps(value, default=_default, allow_nan=False)
+        text = _ENCODER.encode(value)
     except ValueError as exc:
         if "Out of range float" not in str(exc) and "JSON compliant" not in str(exc):
             raise NotSerializable(str(exc)) from None
-        text = json.dumps(_finite(value), default=_default, allow_nan=False)
+        text = _ENCODER.encode(_finite(value))
     except TypeError as exc:  # e.g. non-string dict keys of an unsupported type
         raise NotSerializable(str(exc)) from None
     return text.encode("utf-8")
