@@ -15,14 +15,13 @@ from faultlib import body_json, front_pid, percentile, runner_pids, wait_until
 
 def test_liveness_p99_while_every_runner_spins(serve):
     """Both runners spin in pure Python on this 2-core machine (the front competes with them for
-    CPU) for ~10 s. The issue says 30 s; 10 s gives ~400 probe samples, enough for a p99, and the
-    situation is stationary after the first second, so the extra 20 s would only add CI time."""
+    CPU) for 30 s, as issue 3 states; the front must answer liveness probes throughout."""
     server = serve("spin_forever.py", "--worker_count", "2",
-                   env={"SCORING_TIMEOUT_MS": "12000", "SCOREHOST_TIMEOUT_GRACE_MS": "500"})
+                   env={"SCORING_TIMEOUT_MS": "32000", "SCOREHOST_TIMEOUT_GRACE_MS": "500"})
     spins = []
 
     def spin():
-        spins.append(server.score({"spin": True}, timeout=30))
+        spins.append(server.score({"spin": True}, timeout=60))
 
     threads = [threading.Thread(target=spin) for _ in range(2)]
     for t in threads:
@@ -33,7 +32,7 @@ def test_liveness_p99_while_every_runner_spins(serve):
     front = front_pid(server)
     assert all(_nice(pid) > _nice(front) for pid in runner_pids(server))
     latencies, statuses = [], set()
-    end = time.monotonic() + 10
+    end = time.monotonic() + 30
     while time.monotonic() < end and len(latencies) < 5000:
         resp = server.request("GET", "/health/live", timeout=5)
         latencies.append(resp.elapsed)
@@ -41,7 +40,7 @@ def test_liveness_p99_while_every_runner_spins(serve):
         time.sleep(0.02)
     busy = server.request("GET", "/health").json()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=60)
     assert statuses == {200}
     assert all(r["inflight"] for r in busy["runners"]), busy  # still saturated at the end
     p99 = percentile(latencies, 99)
