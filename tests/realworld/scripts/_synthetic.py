@@ -1,5 +1,7 @@
-"""Deterministic synthetic training data shared by the make_model.py scripts (numpy only)."""
+"""Deterministic synthetic training data and models shared by the make_model.py scripts."""
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -26,3 +28,16 @@ def regression_10(n: int = 100, seed: int = 0, coef_seed: int = 1):
     X = rng.uniform(0, 10, size=(n, 10))
     y = X @ coef + 150.0 + rng.randn(n) * 5.0
     return X, y
+
+
+def build_iris_classifier(root: str) -> str:
+    """``root/models/iris.pkl``: a LogisticRegression (predict_proba) on iris_like() data, as the
+    inference-schema iris samples (numpy and pandas variants) load it; returns ``root``."""
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris_like()
+    model = LogisticRegression(max_iter=1000).fit(X, y)
+    os.makedirs(os.path.join(root, "models"), exist_ok=True)
+    joblib.dump(model, os.path.join(root, "models", "iris.pkl"))
+    return root

@@ -11,19 +11,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from _synthetic import iris_like  # noqa: E402
-
-
-def build(root: str) -> str:
-    import joblib
-    from sklearn.linear_model import LogisticRegression
-
-    X, y = iris_like()
-    model = LogisticRegression(max_iter=1000).fit(X, y)
-    os.makedirs(os.path.join(root, "models"), exist_ok=True)
-    joblib.dump(model, os.path.join(root, "models", "iris.pkl"))
-    return root
-
+from _synthetic import build_iris_classifier as build  # noqa: E402
 
 if __name__ == "__main__":
     print(build(sys.argv[1]))
