@@ -101,7 +101,6 @@ class RunnerHandle:
         self.calls: dict[int, Call] = {}
         self.served = 0
         self.info: dict = {}
-        self.started_at = time.monotonic()
         self.ready_at: float | None = None
         self.proc: subprocess.Popen | None = None
         self.sock: socket.socket | None = None
@@ -166,7 +165,6 @@ class Dispatcher:
         self.stopping = False
         self.failed = False
         self.restarts = 0
-        self.timeouts = 0
         self._init_crashes = [0] * settings.worker_count
         self._quick_deaths = [0] * settings.worker_count  # deaths soon after ready, for backoff
         self._seq = itertools.count(1)
@@ -413,7 +411,6 @@ class Dispatcher:
         """The client got its timeout answer: interrupt the call, give the runner a grace
         period to come back, then kill it."""
         call.abandoned = True
-        self.timeouts += 1
         runner = call.runner
         if self.slots_per_runner == 1 and not call.finished and runner.proc is not None:
             # The runner's SIGALRM handler raises ScoringTimeout in run(). This runner's only

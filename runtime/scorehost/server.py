@@ -38,7 +38,6 @@ class FrontWorker(GeventWorker):
     """gunicorn's gevent worker, plus: readiness turns 503 as soon as SIGTERM arrives."""
 
     dispatcher = None
-    telemetry = None
 
     def handle_exit(self, sig, frame):
         if self.dispatcher is not None:
@@ -125,7 +124,7 @@ class FrontApplication(BaseApplication):
 
         logs.configure(self.settings.log_level, self.settings.log_format)
         telemetry = build_telemetry(self.settings)
-        FrontWorker.telemetry = _telemetry[0] = telemetry
+        _telemetry[0] = telemetry
         runner_telemetry = telemetry.runner_config()
         if runner_telemetry:
             self.runner_config = dict(self.runner_config, telemetry=runner_telemetry)

@@ -200,7 +200,7 @@ class ExportChannel:
                   "front_pid": os.getpid(),
                   "niceness": EXPORTER_NICENESS, "stats_interval_s": STATS_INTERVAL_S, "flush_s": FLUSH_S}
         try:
-            parent.sendall(protocol.encode(("config", config)))  # small: fits the socket buffer
+            protocol.send(parent, ("config", config))  # small: fits the socket buffer
         except OSError as exc:  # the reader sees the process go
             log.error("Cannot configure the telemetry exporter process: %s", exc)
         self.connected = True
@@ -349,7 +349,7 @@ class ExportChannel:
                     n = min(len(self.buffer), FRAME_ITEMS)
                     batch = [self.buffer.popleft() for _ in range(n)]
                     _count(self.shipped, batch, self.appinsights, self.otlp)
-                    self.sock.sendall(protocol.encode(("items", batch)))
+                    protocol.send(self.sock, ("items", batch))
             self.sock.settimeout(0.0)
         except OSError:
             pass

@@ -65,9 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     done = threading.Event()
 
     def report() -> None:
-        data = protocol.encode(("stats", exporters.counts()))
         with send_lock:
-            sock.sendall(data)
+            protocol.send(sock, ("stats", exporters.counts()))
 
     def reporter() -> None:
         interval = float(config.get("stats_interval_s", 0.5))

@@ -192,6 +192,3 @@ class RunnerTelemetry:
         payload["trace"] = current_trace()
         return payload
 
-
-def nullspan():
-    return contextlib.nullcontext()
