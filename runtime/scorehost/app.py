@@ -23,13 +23,12 @@ from typing import Any, Callable, Iterable, Iterator
 from wsgiref.util import request_uri
 
 import gevent
-import gevent.queue
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import protocol
-from .dispatcher import Call, Dispatcher, Unavailable
+from .dispatcher import Call, Dispatcher, Unavailable, WaitTimeout
 from .entry_script import RAW
 from .logs import access_log, request_id_var
 from .schema import SwaggerDocs, SwaggerError
@@ -258,8 +257,8 @@ class ScoreHandler:
         timeout_ms = self.timeout_ms
         deadline = call.sent_at + timeout_ms / 1000.0
         try:
-            first = call.messages.get(timeout=max(0.0, deadline - time.monotonic()))
-        except gevent.queue.Empty:
+            first = call.get(deadline - time.monotonic())
+        except WaitTimeout:
             self.dispatcher.on_timeout(call)
             return error_answer(500, f"Scoring timeout after {timeout_ms} ms", run_failed=True)
         kind = first[0]
@@ -280,8 +279,8 @@ class ScoreHandler:
     def stream_chunks(self, call: Call, deadline: float) -> Iterator[bytes]:
         while True:
             try:
-                message = call.messages.get(timeout=max(0.0, deadline - time.monotonic()))
-            except gevent.queue.Empty:
+                message = call.get(deadline - time.monotonic())
+            except WaitTimeout:
                 self.dispatcher.on_timeout(call)
                 log.error("Scoring timeout after %d ms while streaming; the response is cut short", self.timeout_ms)
                 self.close_connection()

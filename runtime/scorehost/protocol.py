@@ -34,6 +34,7 @@ Runner -> front::
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import struct
 
@@ -127,6 +128,56 @@ class FrameReader:
             have += got
         view.release()
         return pickle.loads(payload)
+
+
+class FrameBuffer:
+    """Frames from a non-blocking file descriptor, for a reader driven by readiness callbacks
+    (the front reads runner channels this way, in gevent's hub): :meth:`read_from` does one
+    ``read`` when the descriptor is readable, :meth:`messages` returns the frames completed so far."""
+
+    __slots__ = ("_buf", "_large", "_have")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._large: bytearray | None = None  # a large payload being received in place
+        self._have = 0
+
+    def read_from(self, fd: int) -> bool:
+        """One read; False at end of file. Raises BlockingIOError if there is nothing to read."""
+        large = self._large
+        if large is not None:
+            with memoryview(large) as view:
+                got = os.readv(fd, [view[self._have:]])
+            self._have += got
+            return got > 0
+        data = os.read(fd, 262144)
+        self._buf += data
+        return bool(data)
+
+    def messages(self) -> list[tuple]:
+        out = []
+        large = self._large
+        if large is not None:
+            if self._have < len(large):
+                return out
+            self._large = None
+            out.append(pickle.loads(large))
+        buf = self._buf
+        while len(buf) >= 4:
+            (size,) = _LEN.unpack_from(buf, 0)
+            total = 4 + size
+            if len(buf) < total:
+                if size >= _SMALL:  # receive the rest straight into a buffer of its size
+                    large = self._large = bytearray(size)
+                    self._have = len(buf) - 4
+                    with memoryview(buf) as view:
+                        large[:self._have] = view[4:]
+                    buf.clear()
+                break
+            with memoryview(buf) as view:
+                out.append(pickle.loads(view[4:total]))
+            del buf[:total]
+        return out
 
 
 # ------------------------------------------------------------------ error answers
