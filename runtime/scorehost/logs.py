@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from typing import Callable
 
 #: the request being served in this greenlet/thread (set by the front and by runners)
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("scorehost_request_id", default=None)
@@ -74,11 +75,26 @@ class AccessLog:
         self._second = -1
         self._prefix = ""
         self._pid = 0
+        self._schedule: Callable[[float, Callable[[], None]], object] | None = None
+        self._delay_s = 0.0
+        self._pending: list[str] = []
+
+    def defer_flushes(self, schedule: Callable[[float, Callable[[], None]], object], delay_s: float) -> None:
+        """Write lines in batches at most ``delay_s`` after they are logged, through
+        ``schedule(delay, fn)``, instead of one write system call per request (~3% of the
+        front's CPU at one connection; stdout is usually unbuffered in containers). Any other
+        record going to the same handler writes the batch first, so lines keep their order."""
+        self._schedule = schedule
+        self._delay_s = delay_s
+        if self._handler is not None:
+            self._handler.addFilter(self._before_other_record)
 
     def bind(self, handler: logging.Handler, json_format: bool) -> None:
         self._handler = handler
         self._json = json_format
         self._pid = os.getpid()
+        if self._schedule is not None:
+            handler.addFilter(self._before_other_record)
 
     def __call__(self, message: str, request_id: str | None = None) -> None:
         logger = self.logger
@@ -95,9 +111,25 @@ class AccessLog:
             self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
             self._pid = os.getpid()
         line = "%s,%03d I [%d] scorehost.access - %s\n" % (self._prefix, int((now - second) * 1000), self._pid, message)
-        stream = handler.stream
-        stream.write(line)
-        stream.flush()
+        if self._schedule is None:
+            handler.stream.write(line)
+            handler.flush()
+            return
+        pending = self._pending
+        pending.append(line)
+        if len(pending) == 1:
+            self._schedule(self._delay_s, self.flush)
+
+    def flush(self) -> None:
+        """Write the lines not written yet."""
+        if self._pending and self._handler is not None:
+            lines, self._pending = self._pending, []
+            self._handler.stream.write("".join(lines))
+            self._handler.flush()
+
+    def _before_other_record(self, record: logging.LogRecord) -> bool:
+        self.flush()
+        return True
 
 
 access_log = AccessLog()

@@ -138,11 +138,11 @@ class _FrontTelemetry(Observer, Hooks):
 
     def runner_restarted(self, reason: str) -> None:
         if self.metrics is not None:
-            self.metrics.restarts.inc()
+            self.metrics.restarts += 1
 
     def scoring_timeout(self) -> None:
         if self.metrics is not None:
-            self.metrics.timeouts.inc()
+            self.metrics.timeouts += 1
 
     def runner_event(self, name: str, payload: Any) -> None:
         if self.exporters is not None:
