@@ -49,7 +49,6 @@ from .settings import Settings
 log = logging.getLogger("scorehost.telemetry")
 
 from .telemetry_context import (  # noqa: F401
-    format_traceparent,
     model_ids,
     new_span_id,
     new_trace_id,
@@ -154,7 +153,7 @@ class _FrontTelemetry(Observer, Hooks):
             parent = parse_traceparent(environ.get("HTTP_TRACEPARENT"))
             trace_id = parent[0] if parent else new_trace_id()
             span_id = new_span_id()
-            ctx["traceparent"] = format_traceparent(trace_id, span_id)
+            ctx["trace"] = (trace_id, span_id)  # the front's server span: the runner's parent
             _trace_var.set((ctx["request_id"], (trace_id, span_id, parent[1] if parent else None, time.time_ns())))
 
     def request_done(self, info: dict) -> None:

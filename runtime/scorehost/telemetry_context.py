@@ -25,10 +25,6 @@ def parse_traceparent(value: str | None) -> tuple[int, int, int] | None:
     return trace_id, span_id, flags
 
 
-def format_traceparent(trace_id: int, span_id: int, flags: int = 1) -> str:
-    return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
-
-
 def new_trace_id() -> int:
     return _rand.getrandbits(128) or 1
 
