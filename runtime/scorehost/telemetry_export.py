@@ -143,6 +143,43 @@ _SEMCONV_REQUEST_ATTRS = frozenset(("http.request.method", "http.route", "url.fu
                                     "http.response.status_code"))
 
 
+def request_attributes(dims: dict, method: str, route: str, url: str | None, status: int, response_value,
+                       queue_ms, fn_ms, result_kind) -> dict:
+    """The attributes of the front's request span (OTLP, and App Insights through the exporter's
+    converter): azmlinfsrv's custom dimensions (``dims``) and the HTTP semantic conventions."""
+    attrs = dict(dims)
+    attrs.update({"http.request.method": method, "http.route": route, "url.full": url, "url.path": route,
+                  "http.response.status_code": status, "http_method": method, "resultCode": str(status),
+                  "success": status < 400})
+    if response_value is not None:
+        attrs["Response Value"] = response_value
+    if queue_ms is not None:
+        attrs["scorehost.queue_ms"] = round(queue_ms, 3)
+        if fn_ms is not None:
+            attrs["scorehost.run_ms"] = round(fn_ms, 3)
+        attrs["scorehost.result"] = result_kind
+    return attrs
+
+
+def request_properties(dims: dict, method: str, route: str, url: str | None, status: int, response_value,
+                       queue_ms, fn_ms, result_kind) -> dict[str, str]:
+    """The same request's App Insights custom dimensions as the exporter's converter makes them
+    from :func:`request_attributes` (strings, without the semantic-convention attributes), built
+    directly. FastRequestExport checks the two agree at start."""
+    props = dict(dims)
+    props["http_method"] = method
+    props["resultCode"] = str(status)
+    props["success"] = "True" if status < 400 else "False"
+    if response_value is not None:
+        props["Response Value"] = response_value
+    if queue_ms is not None:
+        props["scorehost.queue_ms"] = str(round(queue_ms, 3))
+        if fn_ms is not None:
+            props["scorehost.run_ms"] = str(round(fn_ms, 3))
+        props["scorehost.result"] = result_kind
+    return props
+
+
 class FastRequestExport:
     """App Insights export of the front's request spans without the exporter's model types.
 
@@ -171,12 +208,13 @@ class FastRequestExport:
             self.exporter._transmit  # noqa: B018 -- present?
             self.exporter._handle_transmit_from_storage  # noqa: B018
             probes = self._probes(resource)
-            reference = [self._wire(exporter._span_to_envelope(span)) for span in probes]
+            reference = [self._wire(exporter._span_to_envelope(span)) for span, _ in probes]
             sample = reference[0]
             self.name = sample["name"]
             self.ikey = sample["iKey"]
             self.base_tags = {k: v for k, v in sample["tags"].items() if not k.startswith("ai.operation.")}
-            self.enabled = all(self._wire(self.envelope(span)) == ref for span, ref in zip(probes, reference))
+            self.enabled = all(self._wire(self.envelope(span)) == ref and self._wire(self.build(*fast)) == ref
+                               for (span, fast), ref in zip(probes, reference))
         except Exception as exc:  # noqa: BLE001 -- any surprise: use the exporter's own path
             log.debug("telemetry: fast request envelopes unavailable: %s", exc)
             self.enabled = False
@@ -188,23 +226,25 @@ class FastRequestExport:
 
     @staticmethod
     def _probes(resource) -> list:
+        """(span as the exporter would get it, the fields the fast path builds from) pairs."""
         now = time.time_ns()
         out = []
-        for status, parent, extra in ((200, 0x4D, {"Response Value": '{"a": 1}', "scorehost.queue_ms": 0.125,
-                                                   "scorehost.run_ms": 1.5, "scorehost.result": "ok"}),
-                                      (404, None, {}), (500, 0x1234, {"scorehost.result": "user_error"})):
-            attrs = {"Container Id": "c", "Request Id": "r", "Client Request Id": "", "Workspace Name": "w",
-                     "Service Name": "s", "Models": "[]", "http.request.method": "POST", "http.route": "/score",
-                     "url.full": "http://127.0.0.1:5001/score?x=1", "url.path": "/score",
-                     "http.response.status_code": status, "http_method": "POST", "resultCode": str(status),
-                     "success": status < 400, **extra}
+        dims = {"Container Id": "c", "Request Id": "r", "Client Request Id": "", "Workspace Name": "w",
+                "Service Name": "s", "Models": "[]"}
+        for status, parent, extra in ((200, 0x4D, ('{"a": 1}', 0.125, 1.5, "ok")), (404, None, (None,) * 4),
+                                      (500, 0x1234, (None, 2.0, None, "user_error"))):
+            fields = (dims, "POST", "/score", "http://127.0.0.1:5001/score?x=1", status) + extra
             trace_id, span_id = new_trace_id(), new_span_id()
             ctx = SpanContext(trace_id, span_id, False, _SAMPLED)
             parent_ctx = SpanContext(trace_id, parent, True, _SAMPLED) if parent else None
-            out.append(ReadableSpan("/score", context=ctx, parent=parent_ctx, resource=resource, attributes=attrs,
-                                    kind=SpanKind.SERVER, status=Status(StatusCode.ERROR) if status >= 500 else
-                                    Status(StatusCode.UNSET), start_time=now - 1_234_567, end_time=now,
-                                    instrumentation_scope=_SCOPE))
+            start, end = now - 1_234_567, now
+            span = ReadableSpan("/score", context=ctx, parent=parent_ctx, resource=resource,
+                                attributes=request_attributes(*fields), kind=SpanKind.SERVER,
+                                status=Status(StatusCode.ERROR) if status >= 500 else Status(StatusCode.UNSET),
+                                start_time=start, end_time=end, instrumentation_scope=_SCOPE)
+            fast = (trace_id, span_id, parent, start, end, "POST", "/score", fields[3], status, status >= 500,
+                    request_properties(*fields))
+            out.append((span, fast))
         return out
 
     def envelope(self, span) -> dict:
@@ -419,26 +459,16 @@ class Exporters:
         trace_id, span_id, parent_id, called_ns = trace
         if called_ns and called_ns < start:  # end was read after the access log: keep children inside
             start = called_ns - 1000
-        attrs = self._dims(request_id, client_request_id)
-        attrs.update({"http.request.method": method, "http.route": route, "url.full": url,
-                      "url.path": route, "http.response.status_code": status_code,
-                      "http_method": method, "resultCode": str(status_code),
-                      "success": status_code < 400})
-        if self.ai_spans is not None and response_value is not None:
-            attrs["Response Value"] = response_value
-        if queue_ms is not None:
-            attrs["scorehost.queue_ms"] = round(queue_ms, 3)
-            if fn_ms is not None:
-                attrs["scorehost.run_ms"] = round(fn_ms, 3)
-            attrs["scorehost.result"] = result_kind
+        fields = (self._dims(request_id, client_request_id), method, route, url, status_code,
+                  response_value if self.ai_spans is not None else None, queue_ms, fn_ms, result_kind)
         if self.otlp_spans is None and self._fast is not None:  # App Insights only: no span object needed
-            self.ai_spans.add(self._fast.build(
-                trace_id, span_id, parent_id, start, end, method, route, url, status_code, status_code >= 500,
-                {k: str(v) for k, v in attrs.items() if k not in _SEMCONV_REQUEST_ATTRS}))
+            self.ai_spans.add(self._fast.build(trace_id, span_id, parent_id, start, end, method, route, url,
+                                               status_code, status_code >= 500, request_properties(*fields)))
             if model_data is not None:
                 self.model_data_item(request_id, client_request_id, model_data[0], model_data[1],
                                      (trace_id, span_id))
             return
+        attrs = request_attributes(*fields)
         sctx = SpanContext(trace_id, span_id, False, _SAMPLED)
         parent = SpanContext(trace_id, parent_id, True, _SAMPLED) if parent_id else None
         status = Status(StatusCode.ERROR) if status_code >= 500 else Status(StatusCode.UNSET)
