@@ -67,6 +67,12 @@ def otlp_enabled(settings: Settings) -> bool:
     return bool(settings.otlp_endpoint)
 
 
+def otlp_logs_enabled(settings: Settings) -> bool:
+    """OTLP export of print()/logging records and exceptions from user code (OTEL_LOGS_EXPORTER,
+    "otlp" by default as the OpenTelemetry spec says; "none" turns it off)."""
+    return otlp_enabled(settings) and os.environ.get("OTEL_LOGS_EXPORTER", "otlp").strip().lower() not in ("none", "")
+
+
 def appinsights_connection_string(settings: Settings) -> str | None:
     if settings.app_insights_connection_string:
         return settings.app_insights_connection_string
@@ -238,7 +244,7 @@ def build_telemetry(settings: Settings) -> Telemetry:
                       "is off. Install scorehost[telemetry].", ", ".join(missing))
         else:
             from .telemetry_channel import ExportChannel
-            exporters = ExportChannel(settings, appinsights=ai, otlp=otlp)
+            exporters = ExportChannel(settings, appinsights=ai, otlp=otlp, otlp_logs=otlp_logs_enabled(settings))
             exporters.start()
     if dc != "off":
         from .telemetry_collect import ServerCapture

@@ -68,6 +68,7 @@ _EXPORTER_CMD = "import sys; from scorehost.telemetry_exporter import main; sys.
 AI_SPANS = ("appinsights", "spans")
 AI_LOGS = ("appinsights", "logs")
 OTLP_SPANS = ("otlp", "spans")
+OTLP_LOGS = ("otlp", "logs")
 
 
 # ------------------------------------------------------------------ items (plain tuples)
@@ -85,7 +86,7 @@ OTLP_SPANS = ("otlp", "spans")
 REQ_TRACE, REQ_QUEUE_MS, REQ_MODEL_DATA = 3, 11, 14
 
 
-def routes(item: tuple, appinsights: bool, otlp: bool) -> list[tuple[str, str]]:
+def routes(item: tuple, appinsights: bool, otlp: bool, otlp_logs: bool = False) -> list[tuple[str, str]]:
     """The (exporter, signal) buffers an item feeds, once per exported item it becomes."""
     kind = item[0]
     out: list[tuple[str, str]] = []
@@ -108,28 +109,33 @@ def routes(item: tuple, appinsights: bool, otlp: bool) -> list[tuple[str, str]]:
                 out.append(AI_SPANS)
         elif name in ("log", "exception", "model_data") and appinsights:
             out.append(AI_LOGS)
+        if name in ("log", "exception") and otlp_logs:
+            out.append(OTLP_LOGS)
     elif kind == "md" and appinsights:
         out.append(AI_LOGS)
     return out
 
 
-def _count(counter: dict, items, appinsights: bool, otlp: bool) -> None:
+def _count(counter: dict, items, signals: tuple[bool, bool, bool]) -> None:
     for item in items:
-        for key in routes(item, appinsights, otlp):
+        for key in routes(item, *signals):
             counter[key] = counter.get(key, 0) + 1
 
 
 class ExportChannel:
     """Bounded buffer in the front, shipped to the exporter process by a greenlet."""
 
-    def __init__(self, settings, *, appinsights: str | None, otlp: bool):
+    def __init__(self, settings, *, appinsights: str | None, otlp: bool, otlp_logs: bool = False):
         self.settings = settings
         self.appinsights = bool(appinsights)
         self.otlp = bool(otlp)
+        self.otlp_logs = self.otlp and otlp_logs
+        self.signals = (self.appinsights, self.otlp, self.otlp_logs)
         self._connection_string = appinsights
         self.max_queue = settings.telemetry_max_queue
         self.buffer: collections.deque = collections.deque()
-        self.keys = ([AI_SPANS, AI_LOGS] if appinsights else []) + ([OTLP_SPANS] if otlp else [])
+        self.keys = (([AI_SPANS, AI_LOGS] if appinsights else []) + ([OTLP_SPANS] if otlp else [])
+                     + ([OTLP_LOGS] if self.otlp_logs else []))
         self.front_dropped: dict = {}      # dropped in the front (buffer full, channel full, no exporter)
         self.base_exported: dict = {}      # totals of exporter processes that are gone
         self.base_dropped: dict = {}
@@ -150,7 +156,7 @@ class ExportChannel:
     def add(self, item: tuple) -> None:
         """Append one item; never blocks. Full buffer or no exporter: the item is dropped and counted."""
         if len(self.buffer) >= self.max_queue or self.given_up or self.closing:
-            _count(self.front_dropped, (item,), self.appinsights, self.otlp)
+            _count(self.front_dropped, (item,), self.signals)
             return
         self.buffer.append(item)
 
@@ -168,8 +174,9 @@ class ExportChannel:
     def runner_config(self) -> dict:
         """What runners produce. scorehost's own run/serialize spans only go to OTLP; App Insights
         gets the request item (with scorehost.run_ms) and the spans user code makes, parented on
-        the request; print()/logging records only go to App Insights."""
-        return {"traces": True, "internal_spans": self.otlp, "logs": self.appinsights,
+        the request; print()/logging records and exceptions go to App Insights (traces and
+        exceptions) and to OTLP logs."""
+        return {"traces": True, "internal_spans": self.otlp, "logs": self.appinsights or self.otlp_logs,
                 "model_data": self.appinsights and bool(self.settings.model_data_collection)}
 
     # ------------------------------------------------------------------ exporter process
@@ -197,6 +204,7 @@ class ExportChannel:
         self.live_stats = {}
         self._pending = b""
         config = {"settings": self.settings, "appinsights": self._connection_string, "otlp": self.otlp,
+                  "otlp_logs": self.otlp_logs,
                   "front_pid": os.getpid(),
                   "niceness": EXPORTER_NICENESS, "stats_interval_s": STATS_INTERVAL_S, "flush_s": FLUSH_S}
         try:
@@ -250,13 +258,13 @@ class ExportChannel:
             return
         if code == CONFIG_ERROR:  # the exporter logged why (e.g. a malformed connection string)
             self.given_up = True
-            _count(self.front_dropped, self.buffer, self.appinsights, self.otlp)
+            _count(self.front_dropped, self.buffer, self.signals)
             self.buffer.clear()
             return
         if self.restarts >= MAX_RESTARTS:
             self.given_up = True
             dropped = len(self.buffer)
-            _count(self.front_dropped, self.buffer, self.appinsights, self.otlp)
+            _count(self.front_dropped, self.buffer, self.signals)
             self.buffer.clear()
             log.error("The telemetry exporter process exited (%s) %d times; App Insights/OpenTelemetry export is "
                       "off until the server restarts (%d items dropped, and every further item is dropped and "
@@ -272,7 +280,7 @@ class ExportChannel:
     def _ship_loop(self) -> None:
         if not self._spawn():
             self.given_up = True
-            _count(self.front_dropped, self.buffer, self.appinsights, self.otlp)
+            _count(self.front_dropped, self.buffer, self.signals)
             self.buffer.clear()
             return
         while not self.closing:
@@ -311,7 +319,7 @@ class ExportChannel:
             self._pending = self._pending[sent:]
             if self._pending:
                 # the exporter is not keeping up: what is buffered now is dropped, not queued
-                _count(self.front_dropped, buf, self.appinsights, self.otlp)
+                _count(self.front_dropped, buf, self.signals)
                 buf.clear()
                 return
         while buf:
@@ -321,15 +329,15 @@ class ExportChannel:
             try:
                 sent = self._send_nowait(data)
             except OSError:
-                _count(self.front_dropped, batch, self.appinsights, self.otlp)
+                _count(self.front_dropped, batch, self.signals)
                 return
             if sent == 0:
-                _count(self.front_dropped, batch, self.appinsights, self.otlp)
+                _count(self.front_dropped, batch, self.signals)
                 continue
-            _count(self.shipped, batch, self.appinsights, self.otlp)
+            _count(self.shipped, batch, self.signals)
             if sent < len(data):
                 self._pending = memoryview(data)[sent:].tobytes()
-                _count(self.front_dropped, buf, self.appinsights, self.otlp)
+                _count(self.front_dropped, buf, self.signals)
                 buf.clear()
                 return
 
@@ -348,7 +356,7 @@ class ExportChannel:
                 while self.buffer and time.monotonic() < deadline:
                     n = min(len(self.buffer), FRAME_ITEMS)
                     batch = [self.buffer.popleft() for _ in range(n)]
-                    _count(self.shipped, batch, self.appinsights, self.otlp)
+                    _count(self.shipped, batch, self.signals)
                     protocol.send(self.sock, ("items", batch))
             self.sock.settimeout(0.0)
         except OSError:
@@ -361,7 +369,7 @@ class ExportChannel:
         started = time.monotonic()
         self.flush(min(2.0, timeout_s))
         self.closing = True
-        _count(self.front_dropped, self.buffer, self.appinsights, self.otlp)
+        _count(self.front_dropped, self.buffer, self.signals)
         self.buffer.clear()
         if self._shipper is not None:
             self._shipper.kill(block=False)

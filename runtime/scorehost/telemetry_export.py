@@ -337,10 +337,11 @@ def _span_ok(result) -> bool:
 
 
 class Exporters:
-    def __init__(self, settings: Settings, *, appinsights: str | None, otlp: bool, pid: int | None = None):
+    def __init__(self, settings: Settings, *, appinsights: str | None, otlp: bool, otlp_logs: bool = False,
+                 pid: int | None = None):
         self.settings = settings
         self.batchers: dict[tuple[str, str], Batcher] = {}
-        self.ai_spans = self.ai_logs = self.otlp_spans = None
+        self.ai_spans = self.ai_logs = self.otlp_spans = self.otlp_logs = None
         self.fast_requests = self._fast = None
         self.models = model_ids(settings.model_dir)
         self._models_json = json.dumps(self.models)
@@ -397,6 +398,14 @@ class Exporters:
             self.batchers[("otlp", "spans")] = self.otlp_spans
             logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter").setLevel(logging.ERROR)
             log.info("OpenTelemetry: exporting spans with OTLP/HTTP to %s", getattr(exp, "_endpoint", "?"))
+            if otlp_logs:
+                from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+                log_exp = OTLPLogExporter()
+                self.otlp_logs = Batcher("otlp/logs", log_exp.export, batch_size=512, is_success=_span_ok, **common)
+                self.batchers[("otlp", "logs")] = self.otlp_logs
+                logging.getLogger("opentelemetry.exporter.otlp.proto.http._log_exporter").setLevel(logging.ERROR)
+                log.info("OpenTelemetry: exporting print()/logging records and exceptions with OTLP/HTTP to %s",
+                         getattr(log_exp, "_endpoint", "?"))
 
     # ------------------------------------------------------------------ runner events
     def _dims(self, request_id, client_request_id) -> dict:
@@ -412,11 +421,9 @@ class Exporters:
             if self.ai_spans is not None and not payload.get("internal"):
                 self.ai_spans.add(span)
         elif name == "log":
-            if self.ai_logs is not None:
-                self._emit_log(payload)
+            self._emit_log(payload)
         elif name == "exception":
-            if self.ai_logs is not None:
-                self._emit_exception(payload)
+            self._emit_exception(payload)
         elif name == "model_data" and self.ai_logs is not None:
             self.model_data_item(payload.get("request_id"), payload.get("client_request_id"),
                                      payload.get("input"), payload.get("prediction"), payload.get("trace"),
@@ -446,11 +453,18 @@ class Exporters:
                                severity_number=severity, body=body, attributes=attrs)
         return ReadableLogRecord(log_record=record, resource=self.resource, instrumentation_scope=_SCOPE)
 
+    def _add_log(self, record: ReadableLogRecord) -> None:
+        """A print()/logging record or an exception: App Insights (trace/exception) and OTLP logs."""
+        if self.ai_logs is not None:
+            self.ai_logs.add(record)
+        if self.otlp_logs is not None:
+            self.otlp_logs.add(record)
+
     def _emit_log(self, p: dict) -> None:
         attrs = {"Container Id": self.container_id, "Request Id": p.get("request_id") or "",
                  "Client Request Id": p.get("client_request_id") or "", "logger": p.get("logger", "")}
-        self.ai_logs.add(self._log_item(p["time"], p.get("level", logging.INFO), p.get("message", ""), attrs,
-                                        p.get("trace")))
+        self._add_log(self._log_item(p["time"], p.get("level", logging.INFO), p.get("message", ""), attrs,
+                                     p.get("trace")))
 
     def _emit_exception(self, p: dict) -> None:
         attrs = {"Container Id": self.container_id, "Request Id": p.get("request_id") or "Unknown",
@@ -458,8 +472,7 @@ class Exporters:
                  "exception.type": p.get("type", "Exception"), "exception.message": p.get("message", ""),
                  "exception.stacktrace": p.get("traceback", "")}
         body = f"{p.get('type', 'Exception')}: {p.get('message', '')}"
-        self.ai_logs.add(self._log_item(p.get("time") or time.time_ns(), logging.ERROR, body, attrs,
-                                        p.get("trace")))
+        self._add_log(self._log_item(p.get("time") or time.time_ns(), logging.ERROR, body, attrs, p.get("trace")))
 
     def model_data_item(self, request_id, client_request_id, model_input, prediction, trace, attrs=None) -> None:
         dims = self._dims(request_id, client_request_id)

@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         exporters = Exporters(settings, appinsights=config.get("appinsights"), otlp=bool(config.get("otlp")),
+                              otlp_logs=bool(config.get("otlp_logs")),
                               pid=config.get("front_pid"))
     except Exception as exc:  # noqa: BLE001 -- e.g. a malformed connection string: the front stops retrying
         log.error("Cannot start telemetry export (App Insights/OpenTelemetry are off): %s", exc)

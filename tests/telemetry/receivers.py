@@ -81,9 +81,25 @@ class AppInsightsReceiver(_Receiver):
 
 
 class OTLPReceiver(_Receiver):
-    """Accepts OTLP/HTTP protobuf ``POST /v1/traces``; items are decoded spans (dicts)."""
+    """Accepts OTLP/HTTP protobuf ``POST /v1/traces`` (decoded spans, as dicts, go to ``items``)
+    and ``POST /v1/logs`` (decoded log records go to ``logs``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.logs: list = []
+
+    def wait_for_logs(self, predicate, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                logs = list(self.logs)
+            if predicate(logs) or time.monotonic() >= deadline:
+                return logs
+            time.sleep(0.1)
 
     def handle(self, path, data):
+        if path.rstrip("/").endswith("/v1/logs"):
+            return self.handle_logs(data)
         from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
             ExportTraceServiceRequest,
             ExportTraceServiceResponse,
@@ -105,6 +121,28 @@ class OTLPReceiver(_Receiver):
             self.posts += 1
             self.items.extend(spans)
         return 200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf"
+
+
+    def handle_logs(self, data):
+        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+            ExportLogsServiceRequest,
+            ExportLogsServiceResponse,
+        )
+        req = ExportLogsServiceRequest()
+        req.ParseFromString(data)
+        records = []
+        for rl in req.resource_logs:
+            resource = {a.key: _value(a.value) for a in rl.resource.attributes}
+            for sl in rl.scope_logs:
+                for r in sl.log_records:
+                    records.append({"body": _value(r.body), "severity": r.severity_text, "trace_id": r.trace_id.hex(),
+                                    "span_id": r.span_id.hex(), "attributes": {a.key: _value(a.value)
+                                                                               for a in r.attributes},
+                                    "resource": resource})
+        with self.lock:
+            self.posts += 1
+            self.logs.extend(records)
+        return 200, ExportLogsServiceResponse().SerializeToString(), "application/x-protobuf"
 
 
 def _value(v):

@@ -209,6 +209,35 @@ def test_otlp_one_trace_per_request_linked_to_client(serve, otlp):
             assert group["user-span"]["attributes"]["user.value"] == body["span"]
 
 
+def test_otlp_logs_carry_the_request_trace(serve, otlp):
+    """print() and logging in run(), and an exception it raises, reach the OTLP collector as
+    log records in the request's trace (OTEL_LOGS_EXPORTER defaults to otlp)."""
+    server = serve("telemetry_score.py", env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}",
+                                              **FAST})
+    trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    body = {"print": "p-otlp", "log": "l-otlp", "fail": "f-otlp"}
+    answer = server.score(body, headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+    assert answer.status == 500
+    logs = otlp.wait_for_logs(lambda it: len([r for r in it if "otlp" in str(r["body"])]) >= 3)
+    mine = {str(r["body"]): r for r in logs if "otlp" in str(r["body"])}
+    assert set(mine) == {"printed p-otlp", "logged l-otlp", "ValueError: boom f-otlp"}, sorted(mine)
+    for record in mine.values():
+        assert record["trace_id"] == trace_id
+        assert record["attributes"]["Request Id"] == answer.headers["x-request-id"]
+    assert mine["ValueError: boom f-otlp"]["severity"] == "ERROR"
+    assert "boom f-otlp" in mine["ValueError: boom f-otlp"]["attributes"]["exception.stacktrace"]
+    # and OTEL_LOGS_EXPORTER=none keeps logs (not traces) off
+    quiet = serve("telemetry_score.py", env={"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp.port}",
+                                             "OTEL_LOGS_EXPORTER": "none", **FAST})
+    quiet_answer = quiet.score({"print": "p-quiet"})
+    assert quiet_answer.status == 200
+    rid = quiet_answer.headers["x-request-id"]
+    spans = otlp.wait_for(lambda it: any(s["attributes"].get("Request Id") == rid for s in it))
+    assert any(s["attributes"].get("Request Id") == rid for s in spans)  # traces still go out
+    time.sleep(1.0)  # five export intervals (FAST)
+    assert not [r for r in otlp.wait_for_logs(lambda it: False, timeout=0) if "p-quiet" in str(r["body"])]
+
+
 def _metrics(server, port=None):
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", port or server.port, timeout=10)
