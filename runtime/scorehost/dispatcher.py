@@ -351,28 +351,34 @@ class Dispatcher:
         for message in messages:
             if runner.watcher is None:
                 return
-            kind = message[0]
-            if kind == protocol.RESULT or kind == protocol.END:
-                call = runner.calls.pop(message[1], None)
-                self._release(runner)  # first, so the next request reaches the runner sooner
-                if call is not None:
-                    call.finished = True
-                    call.deliver(message)
-            elif kind == protocol.START or kind == protocol.CHUNK:
-                call = runner.calls.get(message[1])
-                if call is not None and not call.abandoned:
-                    call.deliver(message)
-            elif kind == protocol.EVENT:
-                self.observer.runner_event(message[1], message[2])
-            elif kind == protocol.READY:
-                self._on_ready(runner, message[1])
-            elif kind == protocol.FAILED:
-                self._stop_reading(runner)
-                gevent.spawn(self._on_failed, runner, message[1])
-                return
+            try:
+                self._on_message(runner, message)
+            except Exception:  # noqa: BLE001 -- a bug here must not stop the channel (or the hub)
+                log.exception("Error while handling a message from %s", runner.name())
         if not open_ and runner.watcher is not None:
             self._stop_reading(runner)
             gevent.spawn(self._on_exit, runner)
+
+    def _on_message(self, runner: RunnerHandle, message: tuple) -> None:
+        """One message from a runner (in the hub)."""
+        kind = message[0]
+        if kind == protocol.RESULT or kind == protocol.END:
+            call = runner.calls.pop(message[1], None)
+            self._release(runner)  # first, so the next request reaches the runner sooner
+            if call is not None:
+                call.finished = True
+                call.deliver(message)
+        elif kind == protocol.START or kind == protocol.CHUNK:
+            call = runner.calls.get(message[1])
+            if call is not None and not call.abandoned:
+                call.deliver(message)
+        elif kind == protocol.EVENT:
+            self.observer.runner_event(message[1], message[2])
+        elif kind == protocol.READY:
+            self._on_ready(runner, message[1])
+        elif kind == protocol.FAILED:
+            self._stop_reading(runner)
+            gevent.spawn(self._on_failed, runner, message[1])
 
     def _on_ready(self, runner: RunnerHandle, info: dict) -> None:
         runner.info = info
