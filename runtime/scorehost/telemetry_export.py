@@ -304,7 +304,8 @@ class FastRequestExport:
             '"ver": 2, "name": %s, "id": "%016x", "duration": "%s", "responseCode": "%d", "success": %s, '
             '"properties": %s, "measurements": {}, "url": %s}, "baseType": "RequestData"}}') % (
             trace_id, parent, name, _iso(start), name, span_id, self._duration(end - start), status,
-            "false" if is_error or status >= 400 else "true", json.dumps(properties), json.dumps(url))).encode())
+            "false" if is_error or status >= 400 else "true", json.dumps(properties),
+            "null" if url is None else _quote(url))).encode())
 
     def export(self, spans: list):
         exp = self.exporter
