@@ -98,51 +98,39 @@ class OTLPReceiver(_Receiver):
             time.sleep(0.1)
 
     def handle(self, path, data):
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2 as logs_pb
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as trace_pb
         if path.rstrip("/").endswith("/v1/logs"):
-            return self.handle_logs(data)
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest,
-            ExportTraceServiceResponse,
-        )
-        req = ExportTraceServiceRequest()
-        req.ParseFromString(data)
-        spans = []
-        for rs in req.resource_spans:
-            resource = {a.key: _value(a.value) for a in rs.resource.attributes}
-            for ss in rs.scope_spans:
-                for s in ss.spans:
-                    spans.append({"name": s.name, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                                  "parent_id": s.parent_span_id.hex(), "kind": s.kind,
-                                  "start": s.start_time_unix_nano, "end": s.end_time_unix_nano,
-                                  "attributes": {a.key: _value(a.value) for a in s.attributes},
-                                  "events": [e.name for e in s.events], "status": s.status.code,
-                                  "scope": ss.scope.name, "resource": resource})
-        with self.lock:
-            self.posts += 1
-            self.items.extend(spans)
-        return 200, ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf"
-
-
-    def handle_logs(self, data):
-        from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-            ExportLogsServiceRequest,
-            ExportLogsServiceResponse,
-        )
-        req = ExportLogsServiceRequest()
-        req.ParseFromString(data)
+            req, reply, target = logs_pb.ExportLogsServiceRequest(), logs_pb.ExportLogsServiceResponse(), self.logs
+            req.ParseFromString(data)
+            decoded = [(rl.resource, sl.scope, _log(r)) for rl in req.resource_logs for sl in rl.scope_logs
+                       for r in sl.log_records]
+        else:
+            req, reply, target = trace_pb.ExportTraceServiceRequest(), trace_pb.ExportTraceServiceResponse(), self.items
+            req.ParseFromString(data)
+            decoded = [(rs.resource, ss.scope, _span(s)) for rs in req.resource_spans for ss in rs.scope_spans
+                       for s in ss.spans]
         records = []
-        for rl in req.resource_logs:
-            resource = {a.key: _value(a.value) for a in rl.resource.attributes}
-            for sl in rl.scope_logs:
-                for r in sl.log_records:
-                    records.append({"body": _value(r.body), "severity": r.severity_text, "trace_id": r.trace_id.hex(),
-                                    "span_id": r.span_id.hex(), "attributes": {a.key: _value(a.value)
-                                                                               for a in r.attributes},
-                                    "resource": resource})
+        for resource, scope, record in decoded:
+            record["resource"] = {a.key: _value(a.value) for a in resource.attributes}
+            record["scope"] = scope.name
+            records.append(record)
         with self.lock:
             self.posts += 1
-            self.logs.extend(records)
-        return 200, ExportLogsServiceResponse().SerializeToString(), "application/x-protobuf"
+            target.extend(records)
+        return 200, reply.SerializeToString(), "application/x-protobuf"
+
+
+def _span(s) -> dict:
+    return {"name": s.name, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
+            "parent_id": s.parent_span_id.hex(), "kind": s.kind, "start": s.start_time_unix_nano,
+            "end": s.end_time_unix_nano, "attributes": {a.key: _value(a.value) for a in s.attributes},
+            "events": [e.name for e in s.events], "status": s.status.code}
+
+
+def _log(r) -> dict:
+    return {"body": _value(r.body), "severity": r.severity_text, "trace_id": r.trace_id.hex(),
+            "span_id": r.span_id.hex(), "attributes": {a.key: _value(a.value) for a in r.attributes}}
 
 
 def _value(v):
