@@ -14,12 +14,13 @@ interrupts the call: for a one-call-at-a-time runner it sends SIGALRM, whose han
 runner's only slot, so it can only hit the timed-out call or an idle runner, which ignores it;
 no timer is armed per call: measured, two setitimer calls were ~10% of a runner's CPU per echo
 request); worker threads (``SCOREHOST_RUNNER_CONCURRENCY`` > 1) get an asynchronous exception
-from a per-call watchdog. A runner that does not come back within the grace period is killed
+from the runner's watchdog thread. A runner that does not come back within the grace period is killed
 (a C extension holding the GIL never sees the exception).
 """
 from __future__ import annotations
 
 import ctypes
+import heapq
 import itertools
 import json
 import logging
@@ -83,6 +84,7 @@ class Runner:
         self.debug = bool(config.get("debug"))
         self._alarm_armed = False
         self.telemetry = None  # scorehost.telemetry_runner.RunnerTelemetry when the front asks for it
+        self.watchdog = _Watchdog()  # deadlines of calls in worker threads (its thread starts on first use)
         if config.get("telemetry"):
             from .telemetry_runner import RunnerTelemetry
             self.telemetry = RunnerTelemetry(self.send_event, config["telemetry"])
@@ -196,7 +198,7 @@ class Runner:
                 if main_thread:
                     self._alarm_armed = True  # the front sends SIGALRM at the deadline
                 else:
-                    watchdog = _AsyncTimeout(threading.get_ident(), timeout_ms / 1000.0)
+                    watchdog = self.watchdog.arm(threading.get_ident(), timeout_ms / 1000.0)
                 try:
                     if tel is None:
                         output = call_run(script, kwargs, omitted, environ)
@@ -210,7 +212,7 @@ class Runner:
                     if main_thread:
                         self._alarm_armed = False
                     elif watchdog is not None:
-                        watchdog.cancel()
+                        self.watchdog.cancel(watchdog)
             except ScoringTimeout:
                 log.error("Scoring timeout after %s ms: run() was interrupted", timeout_ms)
                 self.send(protocol.error_result(seq, 500, f"Scoring timeout after {timeout_ms} ms",
@@ -322,20 +324,56 @@ class Runner:
             pass
 
 
-class _AsyncTimeout:
-    """Raise ScoringTimeout in another thread at a deadline (checked between bytecodes)."""
+class _Watchdog:
+    """Raises ScoringTimeout in a worker thread at its call's deadline (checked between
+    bytecodes), for runners that run several calls at once. One thread keeps every deadline in
+    a heap: a ``threading.Timer`` per call started a thread per call (the I/O fixture at 64
+    connections spent most of its runner CPU there)."""
 
-    def __init__(self, thread_id: int, seconds: float):
-        self.thread_id = thread_id
-        self.timer = threading.Timer(seconds, self._fire)
-        self.timer.daemon = True
-        self.timer.start()
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list = []  # (deadline, n, entry); entry = [thread id, armed]
+        self._count = itertools.count()
+        self._cancelled = 0
+        self._thread: threading.Thread | None = None
 
-    def _fire(self) -> None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), ctypes.py_object(ScoringTimeout))
+    def arm(self, thread_id: int, seconds: float) -> list:
+        entry = [thread_id, True]
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="scorehost-watchdog", daemon=True)
+                self._thread.start()
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._count), entry))
+            if self._heap[0][2] is entry:
+                self._cond.notify()
+        return entry
 
-    def cancel(self) -> None:
-        self.timer.cancel()
+    def cancel(self, entry: list) -> None:
+        """After this returns, the call's thread gets no ScoringTimeout from this entry (one
+        raised just before is caught by whoever runs the call)."""
+        with self._cond:
+            if entry[1]:
+                entry[1] = False
+                self._cancelled += 1
+                if self._cancelled > 256 and self._cancelled * 2 > len(self._heap):  # drop the dead weight
+                    self._heap = [item for item in self._heap if item[2][1]]
+                    heapq.heapify(self._heap)
+                    self._cancelled = 0
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                heap = self._heap
+                now = time.monotonic()
+                while heap and (not heap[0][2][1] or heap[0][0] <= now):
+                    _, _, entry = heapq.heappop(heap)
+                    if entry[1]:
+                        entry[1] = False
+                        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(entry[0]),
+                                                                   ctypes.py_object(ScoringTimeout))
+                    else:
+                        self._cancelled = max(0, self._cancelled - 1)
+                self._cond.wait(heap[0][0] - now if heap else None)
 
 
 def _die_with_parent() -> None:
