@@ -163,23 +163,29 @@ def request_attributes(dims: dict, method: str, route: str, url: str | None, sta
     return attrs
 
 
-def request_properties(dims: dict, method: str, route: str, url: str | None, status: int, response_value,
-                       queue_ms, fn_ms, result_kind) -> dict[str, str]:
-    """The same request's App Insights custom dimensions as the exporter's converter makes them
-    from :func:`request_attributes` (strings, without the semantic-convention attributes), built
-    directly. FastRequestExport checks the two agree at start."""
-    props = dict(dims)
-    props["http_method"] = method
-    props["resultCode"] = str(status)
-    props["success"] = "True" if status < 400 else "False"
+def constant_dims_json(container_id: str, workspace: str, service_name: str, models_json: str) -> str:
+    """The custom dimensions that are the same for every request, as the start of a JSON object."""
+    return '{"Container Id": %s, "Workspace Name": %s, "Service Name": %s, "Models": %s' % (
+        _quote(str(container_id)), _quote(str(workspace)), _quote(str(service_name)), _quote(models_json))
+
+
+def request_properties_json(constant: str, request_id: str, client_request_id: str, method: str, status: int,
+                            response_value, queue_ms, fn_ms, result_kind) -> str:
+    """The request's App Insights custom dimensions, as the exporter's converter makes them from
+    :func:`request_attributes` (strings, without the semantic-convention attributes), written
+    as JSON directly (``constant`` from :func:`constant_dims_json`; ~3x cheaper than building a
+    dict and encoding it). FastRequestExport checks at start that the two agree."""
+    out = '%s, "Request Id": %s, "Client Request Id": %s, "http_method": %s, "resultCode": "%d", "success": "%s"' % (
+        constant, _quote(request_id), _quote(client_request_id), _quote(method), status,
+        "True" if status < 400 else "False")
     if response_value is not None:
-        props["Response Value"] = response_value
+        out += ', "Response Value": ' + _quote(response_value)
     if queue_ms is not None:
-        props["scorehost.queue_ms"] = str(round(queue_ms, 3))
+        out += ', "scorehost.queue_ms": "%s"' % round(queue_ms, 3)
         if fn_ms is not None:
-            props["scorehost.run_ms"] = str(round(fn_ms, 3))
-        props["scorehost.result"] = result_kind
-    return props
+            out += ', "scorehost.run_ms": "%s"' % round(fn_ms, 3)
+        out += ', "scorehost.result": ' + _quote(result_kind)
+    return out + "}"
 
 
 class _Encoded:
@@ -277,6 +283,7 @@ class FastRequestExport:
         out = []
         dims = {"Container Id": "c", "Request Id": "r", "Client Request Id": "", "Workspace Name": "w",
                 "Service Name": "s", "Models": "[]"}
+        constant = constant_dims_json("c", "w", "s", "[]")
         for status, parent, extra in ((200, 0x4D, ('{"a": 1}', 0.125, 1.5, "ok")), (404, None, (None,) * 4),
                                       (500, 0x1234, (None, 2.0, None, "user_error"))):
             fields = (dims, "POST", "/score", "http://127.0.0.1:5001/score?x=1", status) + extra
@@ -289,7 +296,7 @@ class FastRequestExport:
                                 status=Status(StatusCode.ERROR) if status >= 500 else Status(StatusCode.UNSET),
                                 start_time=start, end_time=end, instrumentation_scope=_SCOPE)
             fast = (trace_id, span_id, parent, start, end, "POST", "/score", fields[3], status, status >= 500,
-                    request_properties(*fields))
+                    request_properties_json(constant, "r", "", "POST", status, *extra))
             out.append((span, fast))
         return out
 
@@ -299,12 +306,12 @@ class FastRequestExport:
         return self.encode(span.context.trace_id, span.context.span_id, parent_id, span.start_time, span.end_time,
                            attrs["http.request.method"], attrs["http.route"], attrs["url.full"],
                            int(attrs["http.response.status_code"]), span.status.status_code is StatusCode.ERROR,
-                           {k: str(v) for k, v in attrs.items() if k not in _SEMCONV_REQUEST_ATTRS})
+                           json.dumps({k: str(v) for k, v in attrs.items() if k not in _SEMCONV_REQUEST_ATTRS}))
 
     def encode(self, trace_id: int, span_id: int, parent_id: int | None, start: int, end: int, method: str,
-               route: str, url: str | None, status: int, is_error: bool, properties: dict[str, str]) -> _Encoded:
+               route: str, url: str | None, status: int, is_error: bool, properties: str) -> _Encoded:
         """The RequestData envelope of a request span with these fields, as JSON (see
-        request_item); ``properties`` are the custom dimensions, as strings."""
+        request_item); ``properties``: the custom dimensions, a JSON object of strings."""
         name = _quote(f"{method} {route}")
         parent = '"ai.operation.parentId": "%016x", ' % parent_id if parent_id else ""
         return _Encoded((self._head + (
@@ -312,7 +319,7 @@ class FastRequestExport:
             '"ver": 2, "name": %s, "id": "%016x", "duration": "%s", "responseCode": "%d", "success": %s, '
             '"properties": %s, "measurements": {}, "url": %s}, "baseType": "RequestData"}}') % (
             trace_id, parent, name, _iso(start), name, span_id, self._duration(end - start), status,
-            "false" if is_error or status >= 400 else "true", json.dumps(properties),
+            "false" if is_error or status >= 400 else "true", properties,
             "null" if url is None else _quote(url))).encode())
 
     def export(self, spans: list):
@@ -368,6 +375,8 @@ class Exporters:
         self.container_id = settings.hostname
         self.workspace = settings.workspace_name
         self.service_name = settings.service_name
+        self._constant_dims = constant_dims_json(self.container_id, self.workspace, self.service_name,
+                                                 self._models_json)
         attrs = {"service.name": os.environ.get("OTEL_SERVICE_NAME") or settings.service_name,
                  "service.version": settings.service_version,
                  "service.instance.id": settings.hostname, "container.id": settings.hostname,
@@ -524,16 +533,19 @@ class Exporters:
         trace_id, span_id, parent_id, called_ns = trace
         if called_ns and called_ns < start:  # end was read after the access log: keep children inside
             start = called_ns - 1000
-        fields = (self._dims(request_id, client_request_id), method, route, url, status_code,
-                  response_value if self.ai_spans is not None else None, queue_ms, fn_ms, result_kind)
+        if self.ai_spans is None:
+            response_value = None
         if self.otlp_spans is None and self._fast is not None:  # App Insights only: no span object needed
+            props = request_properties_json(self._constant_dims, request_id or "Unknown", client_request_id or "",
+                                            method, status_code, response_value, queue_ms, fn_ms, result_kind)
             self.ai_spans.add(self._fast.encode(trace_id, span_id, parent_id, start, end, method, route, url,
-                                                status_code, status_code >= 500, request_properties(*fields)))
+                                                status_code, status_code >= 500, props))
             if model_data is not None:
                 self.model_data_item(request_id, client_request_id, model_data[0], model_data[1],
                                      (trace_id, span_id))
             return
-        attrs = request_attributes(*fields)
+        attrs = request_attributes(self._dims(request_id, client_request_id), method, route, url, status_code,
+                                   response_value, queue_ms, fn_ms, result_kind)
         sctx = SpanContext(trace_id, span_id, False, _SAMPLED)
         parent = SpanContext(trace_id, parent_id, True, _SAMPLED) if parent_id else None
         status = Status(StatusCode.ERROR) if status_code >= 500 else Status(StatusCode.UNSET)
