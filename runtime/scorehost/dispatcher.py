@@ -20,8 +20,8 @@ from __future__ import annotations
 import collections
 import itertools
 import json
-import os
 import logging
+import os
 import signal
 import socket
 import subprocess
