@@ -318,6 +318,25 @@ def check(req: SampleRequest, answer: Answer) -> list[str]:
 
 # ------------------------------------------------------------------ the server
 
+def stop_process_group(proc: subprocess.Popen, grace_s: float) -> None:
+    """Stop a server started in its own process group: SIGTERM, up to ``grace_s`` to exit,
+    then SIGKILL to whatever is left of the group (runners, exporter)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=grace_s)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 class Server:
     def __init__(self, target: Target):
         self.target = target
@@ -382,20 +401,7 @@ class Server:
         return self.proc.poll() is not None and "Address already in use" in self.log_text()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=20)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers of the group (runners)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_process_group(self.proc, grace_s=20)
 
     def remove_log(self) -> None:
         try:
