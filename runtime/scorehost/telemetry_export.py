@@ -23,7 +23,6 @@ model data (MDC / capture)        ``traces``                  (not sent)
 from __future__ import annotations
 
 import collections
-import datetime
 import json
 import json.encoder
 import logging
@@ -338,18 +337,14 @@ class FastRequestExport:
         return result
 
 
-def _utc(ns: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(ns / 1e9, tz=datetime.timezone.utc)
-
-
 _iso_second = [-1, ""]
 
 
 def _iso(ns: int) -> str:
-    """``_utc(ns).isoformat()`` with ``Z`` for ``+00:00``, as the exporter's JSON encoder writes
-    the envelope time, without building a datetime: the microseconds are rounded from the float
-    ``ns / 1e9`` exactly as ``datetime.fromtimestamp`` does (half to even), and the date and
-    time of day are formatted once per second."""
+    """``datetime.fromtimestamp(ns / 1e9, tz=utc).isoformat()`` with ``Z`` for ``+00:00``, as the
+    exporter's JSON encoder writes the envelope time, without building a datetime: the
+    microseconds are rounded from the float ``ns / 1e9`` exactly as ``datetime.fromtimestamp``
+    does (half to even), and the date and time of day are formatted once per second."""
     frac, whole = math.modf(ns / 1e9)
     second, micro = int(whole), round(frac * 1e6)
     if micro >= 1_000_000:
