@@ -22,13 +22,13 @@ from random import getrandbits
 from typing import Any, Callable, Iterable, Iterator
 from wsgiref.util import request_uri
 
-import gevent
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import protocol
-from .dispatcher import Call, Dispatcher, Unavailable, WaitTimeout
+from .deadlines import Expired, WaitTimeout, deadline
+from .dispatcher import Call, Dispatcher, Unavailable
 from .entry_script import RAW
 from .logs import access_log, request_id_var
 from .schema import SwaggerDocs, SwaggerError
@@ -41,7 +41,8 @@ _JSON = "application/json"
 _ENVIRON_KEYS = ("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
                  "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "REMOTE_PORT", "RAW_URI",
                  "wsgi.url_scheme")
-# Headers the front sets on every answer; a runner's own values are replaced, as in azmlinfsrv.
+# Headers the front sets on every answer; a runner's own values are replaced, as in azmlinfsrv
+# (scorehost.outputs drops them from user responses; Flask routes replace them in after_request).
 _ID_HEADERS = {"x-request-id", "x-ms-request-id", "x-ms-client-request-id"}
 _STATUS_LINES: dict[int, str] = {}
 
@@ -217,8 +218,9 @@ class ScoreHandler:
             raise BodyError(413, f"The request body ({length} bytes) is larger than the limit of {limit} bytes "
                                  "(SCOREHOST_MAX_REQUEST_BYTES).")
         stream = environ["wsgi.input"]
+        timer = deadline(self.settings.body_timeout_ms / 1000.0)
         try:
-            with gevent.Timeout(self.settings.body_timeout_ms / 1000.0):
+            with timer:
                 if length is not None:
                     data = stream.read(length) if length else b""
                     if len(data) < length:
@@ -234,7 +236,9 @@ class ScoreHandler:
                         raise BodyError(413, f"The request body is larger than the limit of {limit} bytes "
                                              "(SCOREHOST_MAX_REQUEST_BYTES).")
                     parts.append(chunk)
-        except gevent.Timeout:
+        except Expired as exc:
+            if not timer.expired(exc):
+                raise
             raise BodyError(408, f"The request body was not received within {self.settings.body_timeout_ms} ms "
                                  "(SCOREHOST_BODY_TIMEOUT_MS).") from None
         except (OSError, ValueError) as exc:  # client went away, or malformed chunked framing
@@ -358,8 +362,7 @@ class FrontApp:
         ids = Ids(environ)
         request_id_var.set(ids.request_id or None)
         answer = self.score(environ, ids) if ids.error is None else error_answer(431, ids.error)
-        headers = [h for h in answer.headers if h[0].lower() not in _ID_HEADERS]
-        headers += ids.headers(environ, self.server_version)
+        headers = answer.headers + ids.headers(environ, self.server_version)  # runners drop their own id headers
         if answer.stream is None:
             headers.append(("Content-Length", str(len(answer.body))))
         start_response(status_line(answer.status), headers)

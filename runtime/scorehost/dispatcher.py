@@ -35,6 +35,7 @@ import gevent.lock
 from gevent.hub import Waiter
 
 from . import protocol
+from .deadlines import WaitTimeout, wait
 from .settings import Settings
 
 log = logging.getLogger("scorehost.dispatcher")
@@ -79,24 +80,6 @@ class Observer:
     def runner_event(self, name: str, payload: dict) -> None: ...
 
 
-class WaitTimeout(Exception):
-    """Nothing arrived before the deadline (a runner slot, or a call's next message)."""
-
-
-def _wait(waiter: Waiter, timeout: float):
-    """``waiter.get()``, or WaitTimeout after ``timeout`` seconds (only this wait's own timer
-    counts: another Timeout passing through is re-raised)."""
-    timer = gevent.Timeout.start_new(max(0.0, timeout))
-    try:
-        return waiter.get()
-    except gevent.Timeout as exc:
-        if exc is not timer:
-            raise
-        raise WaitTimeout from None
-    finally:
-        timer.close()
-
-
 def _in_hub(function: Callable, *args) -> None:
     """Run ``function(*args)`` in gevent's hub: now if this is the hub, else as its next callback."""
     hub = gevent.get_hub()
@@ -139,7 +122,7 @@ class Call:
             return self.pending.popleft()
         waiter = self.waiter = Waiter()
         try:
-            return _wait(waiter, timeout)
+            return wait(waiter, timeout)
         finally:
             self.waiter = None
 
@@ -180,7 +163,7 @@ class Slots:
         waiter = Waiter()
         self.waiters.append(waiter)
         try:
-            return _wait(waiter, timeout)
+            return wait(waiter, timeout)
         finally:
             try:
                 self.waiters.remove(waiter)
