@@ -25,24 +25,24 @@ class deadline:
     (``silent=True``: leaves the block quietly instead, like ``gevent.Timeout(seconds, False)``).
     Only the deadline's own expiry is caught by ``silent``; one instance per use."""
 
-    __slots__ = ("_timer", "_expired", "_silent")
+    __slots__ = ("_timer", "_silent")
 
     def __init__(self, seconds: float, silent: bool = False):
         self._timer = get_hub().loop.timer(max(0.0, seconds))
-        self._expired = Expired()
         self._silent = silent
 
     def __enter__(self) -> "deadline":
-        self._timer.start(getcurrent().throw, self._expired)
+        # the exception is made only if the time is up: Expired(self)
+        self._timer.start(getcurrent().throw, Expired, self)
         return self
 
     def __exit__(self, typ, value, tb) -> bool:
         self._timer.close()
-        return self._silent and value is self._expired
+        return self._silent and self.expired(value)
 
-    def expired(self, exc: BaseException) -> bool:
+    def expired(self, exc: BaseException | None) -> bool:
         """Whether ``exc`` is this deadline's expiry (and not another one passing through)."""
-        return exc is self._expired
+        return type(exc) is Expired and exc.args[0] is self
 
 
 class WaitTimeout(Exception):

@@ -244,6 +244,10 @@ def _one_write_response_class():
                 if name in plain_names and type(value) is str and value_ok(value):
                     append((name, value.strip(" \t")))
                     continue
+                if name == "Content-Length" and type(value) is str and value.isascii() and value.isdigit():
+                    self.response_length = int(value)  # what gunicorn does with a valid one
+                    append((name, value))
+                    continue
                 super().process_headers(((name, value),))  # checks (or raises) and records it
                 if len(plain_names) < 1024 and name.lower() != "content-length" and not util.is_hoppish(name):
                     plain_names.add(name)
