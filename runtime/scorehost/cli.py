@@ -150,6 +150,12 @@ def serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG_ERROR
     s = _check_app_insights(loaded.settings)
     logs.configure(s.log_level, s.log_format)
+    logging_config = logs.find_user_config(s.app_root, s.entry_script)
+    try:
+        logs.apply_user_config(logging_config)
+    except logs.LoggingConfigError as exc:
+        log.critical("%s", exc)
+        return EXIT_CONFIG_ERROR
     if loaded.unknown_config_keys:
         log.warning("Found keys in the config file %s that scorehost does not read: %s", loaded.config_file,
                     loaded.unknown_config_keys)
@@ -185,7 +191,7 @@ def serve(args: argparse.Namespace) -> int:
 
     print_banner(s, loaded)
     from .server import serve as run_server
-    return run_server(s, runner_environment(s, extra_paths), runner_config(s))
+    return run_server(s, runner_environment(s, extra_paths), dict(runner_config(s), logging_config=logging_config))
 
 
 def show_settings(args: argparse.Namespace) -> int:

@@ -136,17 +136,77 @@ access_log = AccessLog()
 
 
 def configure(level: str = "INFO", fmt: str = "text") -> None:
-    """Send scorehost's loggers (and the print logger) to stdout in the chosen format."""
+    """Send scorehost's loggers and azmlinfsrv's (print() lines are ``azmlinfsrv.print``, a child
+    of ``azmlinfsrv``, as there) to stdout in the chosen format."""
     formatter: logging.Formatter = JsonFormatter() if fmt == "json" else TextFormatter()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(formatter)
-    for name in ("scorehost", PRINT_LOGGER):
+    for name in ("scorehost", "azmlinfsrv"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)
         logger.propagate = False
+    printed = logging.getLogger(PRINT_LOGGER)  # its lines go out through "azmlinfsrv" (a logging.json may configure it)
+    printed.handlers[:] = []
+    printed.setLevel(logging.NOTSET)
+    printed.propagate = True
     access_log.bind(handler, fmt == "json")
     logging.getLogger("gunicorn.access").disabled = True
+
+
+USER_CONFIG = "logging.json"
+
+
+class LoggingConfigError(Exception):
+    """A logging.json that cannot be used; the message names the file and what is wrong."""
+
+
+def find_user_config(app_root: str, entry_script: str | None) -> str | None:
+    """azmlinfsrv's ``logging.json``: in the app root, else in the entry script's folder."""
+    folders = [app_root]
+    if entry_script:
+        folders.append(os.path.dirname(os.path.realpath(os.path.join(app_root, entry_script))))
+    for folder in folders:
+        path = os.path.join(folder, USER_CONFIG) if folder else ""
+        if path and os.path.isfile(path):
+            return path
+    return None
+
+
+def apply_user_config(path: str | None, announce: bool = True) -> None:
+    """Apply a logging.json (``logging.config.dictConfig``) on top of :func:`configure`, as
+    azmlinfsrv does. scorehost's own loggers stay enabled whatever the file says about existing
+    loggers (its errors and the access log are the server's, not the script's). Classes the file
+    names must be importable from installed packages: the front applies it too, and user code
+    (the app root) is never imported there."""
+    if not path:
+        return
+    import logging.config
+
+    from . import shims
+    shims.install()  # azmlinfsrv's own logging.json names azureml_inference_server_http.log_config classes
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except json.JSONDecodeError as exc:
+        raise LoggingConfigError(f"Logging configuration {path} is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                                 f"column {exc.colno}.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LoggingConfigError(f"Cannot read the logging configuration {path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise LoggingConfigError(f"Logging configuration {path} must be a JSON object (a logging.config.dictConfig "
+                                 f"dictionary with \"version\": 1), not {type(config).__name__}.")
+    try:
+        logging.config.dictConfig(config)
+    except (ValueError, TypeError, AttributeError, ImportError) as exc:
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        raise LoggingConfigError(f"Logging configuration {path} cannot be applied: {exc}{cause}. Expected a "
+                                 "logging.config.dictConfig dictionary whose classes can be imported.") from None
+    for name in list(logging.root.manager.loggerDict):
+        if name == "scorehost" or name.startswith("scorehost."):
+            logging.getLogger(name).disabled = False
+    if announce:
+        logging.getLogger("azmlinfsrv").info("Loaded logging config from %s", path)
 
 
 def redirect_print() -> None:

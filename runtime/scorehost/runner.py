@@ -406,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.append(os.path.dirname(os.path.join(config["app_root"], config["entry_script"])))
     from . import shims
     shims.install()
+    # a logging.json (checked by the CLI), before the script is imported, as in azmlinfsrv
+    logs.apply_user_config(config.get("logging_config"), announce=False)
 
     sock = socket.socket(fileno=fd)
     sock.setblocking(True)  # the front's (gevent) end was non-blocking when the fd was inherited

@@ -130,6 +130,7 @@ class FrontApplication(BaseApplication):
         from .telemetry import build_telemetry
 
         logs.configure(self.settings.log_level, self.settings.log_format)
+        logs.apply_user_config(self.runner_config.get("logging_config"), announce=False)  # checked by the CLI
         telemetry = build_telemetry(self.settings)
         _telemetry[0] = telemetry
         runner_telemetry = telemetry.runner_config()

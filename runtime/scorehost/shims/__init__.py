@@ -3,7 +3,8 @@
 Entry scripts written for Azure ML import ``azureml.contrib.services.aml_request``,
 ``azureml_inference_server_http.api.aml_response``, ``azureml.core.model``,
 ``azureml.monitoring`` and friends. :func:`install` appends a finder to the *end* of
-``sys.meta_path`` (runner processes only), so it is asked only after every installed
+``sys.meta_path`` (runner processes; the front too when a logging.json names azmlinfsrv's
+log formatter), so it is asked only after every installed
 package: a real azureml-core or azureml-inference-server-http always wins, and these
 modules fill in only what is missing.
 """
@@ -29,6 +30,7 @@ ALIASES: dict[str, str | None] = {
     "azureml_inference_server_http.api": None,
     "azureml_inference_server_http.api.aml_request": "scorehost.shims.aml_request",
     "azureml_inference_server_http.api.aml_response": "scorehost.shims.aml_response",
+    "azureml_inference_server_http.log_config": "scorehost.shims.log_config",
 }
 
 
