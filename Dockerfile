@@ -17,6 +17,8 @@
 #                                  used only for the build, never stored in a layer
 #   --format docker                (podman/buildah) keeps HEALTHCHECK, which the
 #                                  OCI image format has no field for
+#   --target minimal               the image without pip, setuptools and CA certificates
+#                                  (scorehost-minimal, see base-images/README.md)
 
 ARG BASE_IMAGE=docker.io/library/debian:bookworm-slim
 
@@ -51,17 +53,24 @@ RUN --mount=type=secret,id=cacert \
  && chmod -R g=u /opt/scorehost
 
 # ---------------------------------------------------------------------------
-# runtime
+# build-minimal: the same environment without a package installer
 # ---------------------------------------------------------------------------
-FROM ${BASE_IMAGE}
+FROM build AS build-minimal
 
-LABEL org.opencontainers.image.title="scorehost" \
-      org.opencontainers.image.description="Scoring server for Azure ML style entry scripts (init()/run()), drop-in for azmlinfsrv" \
-      org.opencontainers.image.licenses="MIT"
+RUN /opt/scorehost/venv/bin/python -m pip uninstall --yes --quiet pip setuptools wheel 2>/dev/null; \
+    rm -f /opt/scorehost/venv/bin/pip*; \
+    ! /opt/scorehost/venv/bin/python -c "import pip" 2>/dev/null
+
+# ---------------------------------------------------------------------------
+# runtime: what every image shares (Python, user, layout, environment, probe,
+# entry point); the two stages below add the environment to it
+# ---------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS runtime
+
+LABEL org.opencontainers.image.licenses="MIT"
 
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        ca-certificates python3 \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
 
 # uid 1000 in group 0; every file the server or a derived image writes is owned
@@ -72,10 +81,6 @@ RUN useradd --uid 1000 --gid 0 --no-create-home --home-dir /tmp \
  && mkdir -p /var/azureml-app/azureml-models \
  && chown -R 1000:0 /var/azureml-app \
  && chmod -R g=u /var/azureml-app
-
-# Group-writable (chmod in the build stage), so derived images and arbitrary UIDs
-# can pip-install into the environment.
-COPY --from=build --chown=1000:0 /opt/scorehost /opt/scorehost
 
 # HOME and every cache live under /tmp: with `--read-only --tmpfs /tmp` nothing
 # else needs to be writable.
@@ -96,7 +101,6 @@ ENV PATH=/opt/scorehost/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
     SERVER_PORT=5001
 
 WORKDIR /var/azureml-app
-USER 1000:0
 EXPOSE 5001
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
@@ -104,3 +108,33 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["scorehost", "serve"]
+
+# ---------------------------------------------------------------------------
+# minimal (--target minimal): no pip, setuptools or CA bundle, for production
+# images whose dependencies are fixed at build time (base-images/README.md).
+# AZUREML_EXTRA_REQUIREMENTS_TXT does not work here: the server exits 3 saying so.
+# ---------------------------------------------------------------------------
+FROM runtime AS minimal
+
+LABEL org.opencontainers.image.title="scorehost-minimal" \
+      org.opencontainers.image.description="scorehost without a package installer"
+
+COPY --from=build-minimal --chown=1000:0 /opt/scorehost /opt/scorehost
+USER 1000:0
+
+# ---------------------------------------------------------------------------
+# default (the last stage: what a build without --target makes)
+# ---------------------------------------------------------------------------
+FROM runtime
+
+LABEL org.opencontainers.image.title="scorehost" \
+      org.opencontainers.image.description="Scoring server for Azure ML style entry scripts (init()/run()), drop-in for azmlinfsrv"
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/dpkg.log
+
+# Group-writable (chmod in the build stage), so derived images and arbitrary UIDs
+# can pip-install into the environment.
+COPY --from=build --chown=1000:0 /opt/scorehost /opt/scorehost
+USER 1000:0

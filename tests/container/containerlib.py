@@ -63,10 +63,12 @@ class Engine:
     def image_size_mb(self, name: str) -> float:
         return self.inspect_image(name)["Size"] / 1e6
 
-    def build(self, tag: str, context: Path, *, dockerfile: Optional[Path] = None,
+    def build(self, tag: str, context: Path, *, dockerfile: Optional[Path] = None, target: Optional[str] = None,
               build_args: Optional[dict[str, str]] = None, timeout: float = BUILD_TIMEOUT) -> float:
-        """Build *context* as *tag*; return the seconds it took."""
+        """Build *context* (its stage *target*, else the last) as *tag*; return the seconds it took."""
         args = ["build", "--network", "host", "-t", tag]
+        if target is not None:
+            args += ["--target", target]
         if self.is_podman:
             # docker format keeps HEALTHCHECK; no registry: FROM must be local.
             # Without layer caching nothing but the tagged image is left behind

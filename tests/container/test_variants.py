@@ -1,5 +1,5 @@
-"""Images built on the default one: the custom-image example, base-images/minimal
-and base-images/tensorflow (serving sample_models/sentiment)."""
+"""Images besides the default one: the custom-image example and base-images/tensorflow (built
+on it; the latter serving sample_models/sentiment), and the Dockerfile's minimal stage."""
 from __future__ import annotations
 
 import subprocess
@@ -39,8 +39,7 @@ def custom_image(build_image, scorehost_image) -> str:
 
 @pytest.fixture(scope="session")
 def minimal_image(build_image, scorehost_image) -> str:
-    return build_image("minimal", REPO / "base-images" / "minimal",
-                       build_args={"SCOREHOST_IMAGE": scorehost_image})
+    return build_image("minimal", REPO, dockerfile=REPO / "Dockerfile", target="minimal")
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +60,7 @@ def test_custom_image_read_only_arbitrary_uid(custom_image, serve):
 
 def test_minimal_image(engine, minimal_image, scorehost_image, serve):
     assert _runtime_config(engine, minimal_image) == _runtime_config(engine, scorehost_image), (
-        "base-images/minimal/Dockerfile drifted from the default Dockerfile's runtime settings"
+        "the Dockerfile's minimal stage drifted from the default image's runtime settings"
     )
     assert engine.image_size_mb(minimal_image) < engine.image_size_mb(scorehost_image)
     c = serve(minimal_image, entry_script="echo_score.py", model=FIXTURES / "model", model_name="echo",
