@@ -56,3 +56,15 @@ def test_a_logging_json_naming_a_missing_class_stops_the_server_with_a_clear_mes
     log = server.log()
     assert "logging.json" in log and "no_such_module" in log
     assert "Traceback" not in log
+
+
+def test_a_logging_json_configuring_only_the_root_logger_keeps_print_lines(serve, tmp_path):
+    shutil.copy(APP / "score.py", tmp_path / "score.py")
+    (tmp_path / "logging.json").write_text(
+        '{"version": 1, "formatters": {"f": {"format": "ROOT|%(name)s|%(message)s"}},'
+        ' "handlers": {"h": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "f"}},'
+        ' "root": {"level": "INFO", "handlers": ["h"]}}')
+    server = serve(None, env={"AML_APP_ROOT": str(tmp_path), "AZUREML_ENTRY_SCRIPT": "score.py"})
+    log = _score_and_log(server)
+    assert "azmlinfsrv.print - printed-in-run" in log  # disable_existing_loggers (default true) did not mute it
+    assert "ROOT|user.model|logged-in-run" in log

@@ -175,8 +175,9 @@ def find_user_config(app_root: str, entry_script: str | None) -> str | None:
 
 def apply_user_config(path: str | None, announce: bool = True) -> None:
     """Apply a logging.json (``logging.config.dictConfig``) on top of :func:`configure`, as
-    azmlinfsrv does. scorehost's own loggers stay enabled whatever the file says about existing
-    loggers (its errors and the access log are the server's, not the script's). Classes the file
+    azmlinfsrv does. scorehost's own loggers and the print() logger stay enabled whatever the file
+    says about existing loggers (the server's errors and access lines, and the script's print
+    output, are not what a file configuring, say, only the root logger means to silence). Classes the file
     names must be importable from installed packages: the front applies it too, and user code
     (the app root) is never imported there."""
     if not path:
@@ -202,8 +203,8 @@ def apply_user_config(path: str | None, announce: bool = True) -> None:
         cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
         raise LoggingConfigError(f"Logging configuration {path} cannot be applied: {exc}{cause}. Expected a "
                                  "logging.config.dictConfig dictionary whose classes can be imported.") from None
-    for name in list(logging.root.manager.loggerDict):
-        if name == "scorehost" or name.startswith("scorehost."):
+    for name in list(logging.root.manager.loggerDict):  # a file that configures only the root logger
+        if name in ("scorehost", "azmlinfsrv", PRINT_LOGGER) or name.startswith("scorehost."):  # must not mute these
             logging.getLogger(name).disabled = False
     if announce:
         logging.getLogger("azmlinfsrv").info("Loaded logging config from %s", path)
