@@ -31,6 +31,7 @@ from .deadlines import Expired, WaitTimeout, deadline
 from .dispatcher import Call, Dispatcher, Unavailable
 from .entry_script import RAW
 from .logs import access_log, request_id_var
+from .outputs import ID_HEADERS
 from .schema import SwaggerDocs, SwaggerError
 from .settings import Settings
 
@@ -41,9 +42,6 @@ _JSON = "application/json"
 _ENVIRON_KEYS = ("REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH",
                  "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "REMOTE_PORT", "RAW_URI",
                  "wsgi.url_scheme")
-# Headers the front sets on every answer; a runner's own values are replaced, as in azmlinfsrv
-# (scorehost.outputs drops them from user responses; Flask routes replace them in after_request).
-_ID_HEADERS = {"x-request-id", "x-ms-request-id", "x-ms-client-request-id"}
 _STATUS_LINES: dict[int, str] = {}
 
 
@@ -399,7 +397,7 @@ def create_flask_app(front: FrontApp, metrics: Callable[[], tuple[bytes, str]] |
     def add_headers(response: Response) -> Response:
         h = response.headers
         for name, value in g.ids.headers(request.environ, front.server_version):
-            if name.lower() in _ID_HEADERS:
+            if name.lower() in ID_HEADERS:  # replace a response's own (runners drop them on /score)
                 h[name] = value
             else:
                 h.add(name, value)

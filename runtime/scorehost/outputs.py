@@ -28,11 +28,12 @@ from typing import Any, Iterator
 
 JSON_HEADERS = [("Content-Type", "application/json"), ("x-ms-run-function-failed", "False")]
 
-# Hop-by-hop and framing headers are the front's business, and so are the request id headers:
-# the front sets them on every answer (a response's own values are replaced, as in azmlinfsrv).
-# Dropped here, where user code's headers are read, so the front need not filter every answer.
-_DROP = {"content-length", "transfer-encoding", "connection", "keep-alive",
-         "x-request-id", "x-ms-request-id", "x-ms-client-request-id"}
+#: the request id headers the front sets on every answer (a response's own values are replaced,
+#: as in azmlinfsrv)
+ID_HEADERS = frozenset({"x-request-id", "x-ms-request-id", "x-ms-client-request-id"})
+# Hop-by-hop and framing headers are the front's business, and so are the id headers: dropped
+# here, where user code's headers are read, so the front need not filter every answer.
+_DROP = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"}) | ID_HEADERS
 
 
 class NotSerializable(TypeError):
