@@ -66,9 +66,14 @@ class Batcher:
     """A bounded buffer drained by a background thread.
 
     ``add`` never blocks: when ``max_queue`` items are waiting, the new item is dropped and
-    counted. The worker exports up to ``batch_size`` items at a time, every ``interval_s`` or
-    as soon as a full batch is waiting. A failed export drops that batch (counted) after the
-    exporter's own retries; offline storage is off, so memory stays bounded.
+    counted. The worker exports full batches of ``batch_size`` items as soon as one is waiting,
+    and everything that waits every ``interval_s`` (and at flush/stop), as OpenTelemetry's
+    batch processors do. Only full batches between intervals: each ingestion request costs the
+    exporter a fixed ~1.5-2.5 ms of CPU, and while a request to a slow endpoint was in flight
+    the next one used to take whatever had arrived meanwhile (measured with a loopback endpoint
+    answering in ~40 ms, at 8 connections: 141 requests of 216 items on average instead of ~60
+    of 512). A failed export drops that batch (counted) after the exporter's own retries;
+    offline storage is off, so memory stays bounded.
     """
 
     def __init__(self, name: str, export: Callable[[list], Any], *, max_queue: int, batch_size: int,
@@ -99,17 +104,25 @@ class Batcher:
             self._wake.set()
 
     def _loop(self) -> None:
+        next_all = time.monotonic() + self.interval_s
         while not self._stopped:
-            self._wake.wait(self.interval_s)
+            self._wake.wait(max(0.0, next_all - time.monotonic()))
             self._wake.clear()
             if self._stopped:
                 break
-            self.drain()
+            if time.monotonic() >= next_all:
+                self.drain()
+                next_all = time.monotonic() + self.interval_s
+            else:
+                self.drain(full_only=True)
 
-    def drain(self, deadline: float | None = None) -> None:
+    def drain(self, deadline: float | None = None, full_only: bool = False) -> None:
+        """Export what is waiting, ``batch_size`` items per request; with ``full_only``, only
+        full batches (the rest waits for the interval); stop after ``deadline`` (monotonic)."""
+        minimum = self.batch_size if full_only else 1
         with self._lock:
             q = self.queue
-            while q:
+            while len(q) >= minimum:
                 n = min(len(q), self.batch_size)
                 batch = [q.popleft() for _ in range(n)]
                 try:

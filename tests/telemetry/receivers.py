@@ -13,6 +13,7 @@ class _Receiver:
     def __init__(self):
         self.items: list = []
         self.posts = 0
+        self.delay_s = 0.0  # answer each POST this much later (an endpoint far away)
         self.lock = threading.Lock()
         receiver = self
 
@@ -25,6 +26,8 @@ class _Receiver:
                 data = self.rfile.read(length)
                 if self.headers.get("Content-Encoding") == "gzip":
                     data = gzip.decompress(data)
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
                 status, body, ctype = receiver.handle(self.path, data)
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
@@ -57,6 +60,10 @@ class _Receiver:
 class AppInsightsReceiver(_Receiver):
     """Accepts Breeze ``POST /v2.1/track`` (a JSON array, or newline-delimited JSON)."""
 
+    def __init__(self):
+        self.batches: list[list] = []  # the envelopes of each POST, in arrival order
+        super().__init__()
+
     def connection_string(self) -> str:
         return (f"InstrumentationKey=00000000-0000-0000-0000-000000000000;"
                 f"IngestionEndpoint=http://127.0.0.1:{self.port}/")
@@ -72,6 +79,7 @@ class AppInsightsReceiver(_Receiver):
         with self.lock:
             self.posts += 1
             self.items.extend(envelopes)
+            self.batches.append(envelopes)
         body = json.dumps({"itemsReceived": len(envelopes), "itemsAccepted": len(envelopes), "errors": []})
         return 200, body.encode(), "application/json"
 

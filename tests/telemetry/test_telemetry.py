@@ -469,6 +469,25 @@ def test_exporter_flushes_at_shutdown(serve, appinsights):
     assert not _exporter_pids(server)
 
 
+def test_slow_endpoint_still_gets_full_batches(serve, appinsights):
+    """Between export intervals only full batches (512 items) are sent, also while a POST to a
+    slow endpoint is in flight and more items arrive: every ingestion request costs the exporter
+    the same fixed CPU, so smaller requests would cost more per item. At shutdown the rest goes."""
+    appinsights.delay_s = 0.3
+    server = serve("telemetry_score.py", env={"APPLICATIONINSIGHTS_CONNECTION_STRING": appinsights.connection_string(),
+                                              "SCOREHOST_TELEMETRY_EXPORT_INTERVAL_MS": "60000"})
+    assert _wait_exporter(server) is not None
+    total = 1300
+    for i in range(total):
+        assert server.score({"a": i}).status == 200
+    server.stop()
+    items = appinsights.wait_for(lambda it: len(_requests(it)) >= total, timeout=10)
+    assert len(_requests(items)) == total
+    with appinsights.lock:
+        sizes = [n for n in (len(_requests(batch)) for batch in appinsights.batches) if n]
+    assert sizes == [512, 512, total - 1024], sizes
+
+
 def test_model_data_collector_sends_model_data(serve, appinsights, tmp_path):
     """ModelDataCollector.collect() with App Insights model data collection on: a
     model_data_collection trace in the request's operation, and still the JSONL record."""
