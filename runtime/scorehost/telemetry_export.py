@@ -153,6 +153,8 @@ class Batcher:
         self.drain(time.monotonic() + timeout_s)
 
 
+NO_REQUEST_ID = "Unknown"  # azmlinfsrv's "Request Id" dimension of items without a request id
+
 _SEMCONV_REQUEST_ATTRS = frozenset(("http.request.method", "http.route", "url.full", "url.path",
                                     "http.response.status_code"))
 
@@ -446,7 +448,7 @@ class Exporters:
 
     # ------------------------------------------------------------------ runner events
     def _dims(self, request_id, client_request_id) -> dict:
-        return {"Container Id": self.container_id, "Request Id": request_id or "Unknown",
+        return {"Container Id": self.container_id, "Request Id": request_id or NO_REQUEST_ID,
                 "Client Request Id": client_request_id or "", "Workspace Name": self.workspace,
                 "Service Name": self.service_name, "Models": self._models_json}
 
@@ -504,7 +506,7 @@ class Exporters:
                                      p.get("trace")))
 
     def _emit_exception(self, p: dict) -> None:
-        attrs = {"Container Id": self.container_id, "Request Id": p.get("request_id") or "Unknown",
+        attrs = {"Container Id": self.container_id, "Request Id": p.get("request_id") or NO_REQUEST_ID,
                  "Client Request Id": p.get("client_request_id") or "", "Stage": p.get("stage", ""),
                  "exception.type": p.get("type", "Exception"), "exception.message": p.get("message", ""),
                  "exception.stacktrace": p.get("traceback", "")}
@@ -544,7 +546,7 @@ class Exporters:
         if self.ai_spans is None:
             response_value = None
         if self.otlp_spans is None and self._fast is not None:  # App Insights only: no span object needed
-            props = request_properties_json(self._constant_dims, request_id or "Unknown", client_request_id or "",
+            props = request_properties_json(self._constant_dims, request_id or NO_REQUEST_ID, client_request_id or "",
                                             method, status_code, response_value, queue_ms, fn_ms, result_kind)
             self.ai_spans.add(self._fast.encode(trace_id, span_id, parent_id, start, end, method, route, url,
                                                 status_code, status_code >= 500, props))
