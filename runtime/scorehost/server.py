@@ -84,12 +84,15 @@ class FrontApplication(BaseApplication):
 
     def load_config(self) -> None:
         s = self.settings
-        if s.metrics_enabled:
-            # Imported here, in the arbiter, before the worker's gevent monkey-patching: its
-            # metric values then use plain C locks rather than gevent's Python-level ones
-            # (the front worker is one OS thread, so they are never contended). Measured: the
-            # lock was ~2% of the front's CPU per request.
-            import prometheus_client.values  # noqa: F401
+        # Imported here, in the arbiter, before the worker's gevent monkey-patching: metric values
+        # then use plain C locks rather than gevent's Python-level ones (the front worker is one OS
+        # thread, so they are never contended; the lock was ~2% of the front's CPU per request).
+        # Also with metrics off, though the front then never uses it: measured on the echo
+        # benchmark (normal install, 3 runs at 8 connections), fronts whose arbiter had not
+        # imported it served 0.72-0.89x the requests of identical ones whose arbiter had
+        # (0.98-1.09x); importing the standard-library modules it pulls in did not do that. Why
+        # is not known (see docs/telemetry.md, Cost); the import costs the arbiter ~0.1-0.2 s once.
+        import prometheus_client.values  # noqa: F401
 
         binds = [f"{s.host}:{s.port}"]
         if s.health_listener:
