@@ -11,8 +11,8 @@ Now the request path only appends one compact tuple of plain values to a bounded
 (:meth:`ExportChannel.add`); a greenlet ships what is buffered to the exporter process every
 tick, one frame (``scorehost.protocol`` framing) per batch, over a socketpair. The exporter
 process (:mod:`scorehost.telemetry_exporter`, a fresh interpreter started with subprocess like
-the runners) owns the OpenTelemetry SDK objects and the exporters, and runs at a low CPU
-priority (``EXPORTER_NICENESS``): under saturation the front and the runners keep the CPU and
+the runners) owns the OpenTelemetry SDK objects and the exporters, and runs at the lowest CPU
+priority (``SCHED_IDLE``, or nice ``EXPORTER_NICENESS`` where the OS lacks it): under saturation the front and the runners keep the CPU and
 the exporter falls behind, and then items are dropped and counted rather than queued without
 bound or slowing requests down.
 
@@ -55,7 +55,7 @@ from . import protocol
 
 log = logging.getLogger("scorehost.telemetry")
 
-EXPORTER_NICENESS = 19
+EXPORTER_NICENESS = 19  # where SCHED_IDLE is not available (telemetry_exporter.lower_priority)
 MAX_RESTARTS = 3
 RESTART_DELAY_S = 1.0
 STATS_INTERVAL_S = 0.5

@@ -4,8 +4,9 @@ Started by the front (:class:`scorehost.telemetry_channel.ExportChannel`) as a f
 interpreter, ``python -c "...telemetry_exporter main..." FD``, with one end of a socketpair
 as FD. Plain threads (no gevent here). It
 
-* lowers its CPU priority (``os.nice``), so that under saturation the front and the runners
-  keep the CPU and this process falls behind: its bounded buffers then drop and count;
+* lowers its CPU priority (:func:`lower_priority`: ``SCHED_IDLE`` on Linux, else nice 19), so
+  that under saturation the front and the runners keep the CPU and this process falls behind:
+  its bounded buffers then drop and count;
 * reads ``("config", {...})`` then ``("items", [item, ...])`` frames from the front
   (``scorehost.protocol`` framing; item formats in ``telemetry_channel``), turns items into
   OpenTelemetry SDK objects (:class:`scorehost.telemetry_export.Exporters`) and exports them
@@ -32,6 +33,31 @@ from . import logs, protocol
 CONFIG_ERROR = 4
 
 
+def lower_priority(niceness: int) -> str:
+    """Run this process (and the threads it starts afterwards) at the lowest CPU priority:
+    ``SCHED_IDLE`` where the OS has it, else ``niceness``. Returns which one it got.
+
+    Why SCHED_IDLE rather than nice 19: the scheduler counts a CPU that runs only SCHED_IDLE
+    work as idle when it places a task that wakes up, so the front's and the runners' wake-ups
+    go to the CPU this process occupies and preempt it at once; at nice 19 this process still
+    holds its CPU against them, and they queue on the other one. Measured with one App Insights
+    server on 2 cores, switching the exporter between the two every 3 s (echo, 12-16 pairs):
+    req/s 1.043-1.047x at 8 and 64 connections (stopping the exporter outright: 1.051x), 1.01 at
+    one connection; the exporter's own CPU and items exported were the same, none dropped.
+    """
+    if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+            return "SCHED_IDLE"
+        except OSError:  # e.g. a seccomp profile that forbids it
+            pass
+    try:
+        os.nice(niceness)
+    except OSError:
+        return "unchanged"
+    return f"nice {niceness}"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
@@ -45,12 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     config = first[1]
     settings = config["settings"]
-    try:
-        os.nice(int(config.get("niceness", 19)))
-    except OSError:
-        pass
+    priority = lower_priority(int(config.get("niceness", 19)))
     logs.configure(settings.log_level, settings.log_format)
     log = logging.getLogger("scorehost.telemetry")
+    log.debug("Telemetry exporter process %d: CPU priority %s", os.getpid(), priority)
     from .telemetry_export import Exporters
 
     try:

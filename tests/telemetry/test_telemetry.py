@@ -164,7 +164,7 @@ def test_dead_ingestion_endpoint_does_not_slow_requests(serve, tmp_path):
         total = time.monotonic() - started
         assert worst < 1.0, worst
         assert total < 30, total
-        # the exporter process reports its counts periodically (and runs at nice 19): poll, bounded
+        # the exporter process reports its counts periodically (and runs at the lowest priority): poll, bounded
         deadline = time.monotonic() + 15
         while True:
             metrics = _metrics(server)
@@ -383,6 +383,23 @@ def _wait_exporter(server, not_in=(), timeout=30.0) -> int | None:
 
 def _counter(server, name, **labels) -> float:
     return _value(_metrics(server), f"scorehost_telemetry_{name}", f"scorehost_telemetry_{name}_total", **labels)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+def test_exporter_process_runs_at_idle_priority(serve, appinsights):
+    """Every thread of the exporter process runs under SCHED_IDLE, so the front and the runners
+    preempt it and their wake-ups treat its CPU as free; the front and runners do not."""
+    server = serve("telemetry_score.py", env={"APPLICATIONINSIGHTS_CONNECTION_STRING": appinsights.connection_string(),
+                                              **FAST})
+    pid = _wait_exporter(server)
+    assert pid is not None, server.log()
+    assert server.score({"print": 1}).status == 200
+    items = appinsights.wait_for(lambda items: any(i["data"]["baseType"] == "RequestData" for i in items), timeout=15)
+    assert any(i["data"]["baseType"] == "RequestData" for i in items)  # the export threads are running
+    tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    assert len(tids) >= 3  # the reader, the stats reporter and the batchers' export threads
+    assert {os.sched_getscheduler(t) for t in tids} == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(server.proc.pid) == os.SCHED_OTHER
 
 
 def test_exporter_process_dies_server_keeps_serving(serve, appinsights):
