@@ -18,12 +18,14 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from functools import partial
 from random import getrandbits
 from typing import Any, Callable, Iterable, Iterator
 from wsgiref.util import request_uri
 
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import ClosingIterator
 from werkzeug.http import HTTP_STATUS_CODES
 
 from . import protocol
@@ -144,6 +146,22 @@ class Hooks:
         """Called before a request goes to a runner; may add to ``ctx`` (e.g. a trace context)."""
 
     def request_done(self, info: dict) -> None: ...
+
+
+class ReportingBody(list):
+    """A WSGI body of one chunk whose ``close()``, which the server calls once the answer has been
+    sent (PEP 3333; gunicorn does so also when the client went away), reports the request to
+    telemetry: that work (metrics, the App Insights item) then happens while the answer is
+    already on its way, not between run() and the client."""
+
+    __slots__ = ("report",)
+
+    def __init__(self, body: bytes, report: Callable[[], None]):
+        super().__init__((body,))
+        self.report = report
+
+    def close(self) -> None:
+        self.report()
 
 
 class BodyError(Exception):
@@ -339,18 +357,28 @@ class FrontApp:
         self.urls = RequestUrls()
         self.flask_app = create_flask_app(self, metrics)
 
-    def finish(self, environ: dict, route: str, ids: Ids, answer: Any, started: float) -> None:
-        """Access log line and telemetry for one /score or /swagger.json request."""
+    def finish(self, environ: dict, route: str, ids: Ids, answer: Any, started: float) -> Callable[[], None] | None:
+        """Access log line for one /score or /swagger.json request. Returns what reports it to
+        telemetry (None when that is off): the caller runs it once the answer has been sent, when
+        the WSGI server closes the body (see ReportingBody)."""
         duration_ms = (time.perf_counter() - started) * 1000
         length = "N/A" if answer.is_streamed else len(answer.get_data())
         access_log("%s %s %d %.3fms %s" % (environ["REQUEST_METHOD"], _path_with_query(environ),
                                             answer.status_code, duration_ms, length), ids.request_id)
-        if self.hooks.enabled:
-            self.hooks.request_done({"route": route, "method": environ["REQUEST_METHOD"], "environ": environ,
-                                     "url": self.urls(environ) if self.hooks.needs_url else None,
-                                     "status": answer.status_code, "duration_ms": duration_ms,
-                                     "request_id": ids.request_id, "client_request_id": ids.client,
-                                     "response": answer, "answer": answer if isinstance(answer, Answer) else None})
+        if not self.hooks.enabled:
+            return None
+        return partial(self._report, {"route": route, "method": environ["REQUEST_METHOD"], "environ": environ,
+                                      "url": self.urls(environ) if self.hooks.needs_url else None,
+                                      "status": answer.status_code, "duration_ms": duration_ms,
+                                      "request_id": ids.request_id, "client_request_id": ids.client,
+                                      "response": answer, "answer": answer if isinstance(answer, Answer) else None})
+
+    def _report(self, info: dict) -> None:
+        try:
+            self.hooks.request_done(info)
+        except Exception:  # the answer is already sent: log it, keep serving
+            logging.getLogger("scorehost.telemetry").exception("Cannot record request %s in telemetry",
+                                                               info["request_id"])
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -364,8 +392,10 @@ class FrontApp:
         if answer.stream is None:
             headers.append(("Content-Length", str(len(answer.body))))
         start_response(status_line(answer.status), headers)
-        self.finish(environ, "/score", ids, answer, started)
-        return [answer.body] if answer.stream is None else answer.stream
+        report = self.finish(environ, "/score", ids, answer, started)
+        if report is None:
+            return [answer.body] if answer.stream is None else answer.stream
+        return ReportingBody(answer.body, report) if answer.stream is None else ClosingIterator(answer.stream, report)
 
 
 def create_flask_app(front: FrontApp, metrics: Callable[[], tuple[bytes, str]] | None) -> Flask:
@@ -402,7 +432,9 @@ def create_flask_app(front: FrontApp, metrics: Callable[[], tuple[bytes, str]] |
             else:
                 h.add(name, value)
         if g.route:
-            front.finish(request.environ, g.route, g.ids, g.get("answer") or response, g.started)
+            report = front.finish(request.environ, g.route, g.ids, g.get("answer") or response, g.started)
+            if report is not None:
+                response.call_on_close(report)
         return response
 
     # -------------------------------------------------------------- probes
