@@ -25,8 +25,8 @@ from wsgiref.util import request_uri
 
 from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.wsgi import ClosingIterator
 from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.wsgi import ClosingIterator
 
 from . import protocol
 from .deadlines import Expired, WaitTimeout, deadline

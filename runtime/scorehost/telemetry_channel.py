@@ -12,9 +12,9 @@ Now the request path only appends one compact tuple of plain values to a bounded
 tick, one frame (``scorehost.protocol`` framing) per batch, over a socketpair. The exporter
 process (:mod:`scorehost.telemetry_exporter`, a fresh interpreter started with subprocess like
 the runners) owns the OpenTelemetry SDK objects and the exporters, and runs at the lowest CPU
-priority (``SCHED_IDLE``, or nice ``EXPORTER_NICENESS`` where the OS lacks it): under saturation the front and the runners keep the CPU and
-the exporter falls behind, and then items are dropped and counted rather than queued without
-bound or slowing requests down.
+priority (``SCHED_IDLE``, or nice ``EXPORTER_NICENESS`` where the OS lacks it): under
+saturation the front and the runners keep the CPU and the exporter falls behind, and then
+items are dropped and counted rather than queued without bound or slowing requests down.
 
 Where items are dropped, and counted (``scorehost_telemetry_dropped_total``, per
 ``(exporter, signal)``; :func:`routes` tells which destinations an item would have reached, so
