@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class _Receiver:
     def __init__(self):
         self.items: list = []
-        self.count = 0  # items received (kept in ``items`` unless the receiver only counts)
+        self.count = 0  # envelopes / records received, also when the receiver does not keep them
         self.posts = 0
         self.delay_s = 0.0  # answer each POST this much later (an endpoint far away)
         self.lock = threading.Lock()
