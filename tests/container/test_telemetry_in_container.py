@@ -6,45 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 from containerlib import FIXTURES
+from telemetry.procs import parent_pid, wait_exporter
 from telemetry.receivers import AppInsightsReceiver
 
 DEFAULT_SECCOMP = Path("/usr/share/containers/seccomp.json")  # containers-common, podman's default
-
-
-def _children(parents: dict[int, int], root: int) -> set[int]:
-    """root and its descendants."""
-    found, grew = {root}, True
-    for _ in range(10):  # arbiter -> front -> exporter: a few generations at most
-        if not grew:
-            break
-        more = {pid for pid, parent in parents.items() if parent in found} - found
-        found |= more
-        grew = bool(more)
-    return found
-
-
-def _exporter_pid(engine, container, timeout: float = 30.0) -> int | None:
-    init = int(engine("inspect", "--format", "{{.State.Pid}}", container.name).stdout.strip())
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        parents, cmdlines = {}, {}
-        for entry in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                cmdlines[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-        for pid in _children(parents, init):
-            if b"scorehost.telemetry_exporter" in cmdlines.get(pid, b""):
-                return pid
-        time.sleep(0.2)
-    return None
 
 
 def _without_sched_setscheduler(folder: Path) -> Path:
@@ -75,7 +44,8 @@ def test_app_insights_exporter_priority(engine, scorehost_image, serve, appinsig
     container = serve(scorehost_image, entry_script="echo_score.py", model=FIXTURES / "model", run_args=run_args,
                       env={"APPLICATIONINSIGHTS_CONNECTION_STRING": appinsights.connection_string(),
                            "SCOREHOST_TELEMETRY_EXPORT_INTERVAL_MS": "200"})
-    pid = _exporter_pid(engine, container)
+    arbiter = int(engine("inspect", "--format", "{{.State.Pid}}", container.name).stdout.strip())  # the image's PID 1
+    pid = wait_exporter(arbiter)
     assert pid is not None, container.logs()
 
     for i in range(3):
@@ -91,5 +61,5 @@ def test_app_insights_exporter_priority(engine, scorehost_image, serve, appinsig
     else:  # sched_setscheduler is denied: the exporter falls back to nice 19 and still exports
         assert policies == {os.SCHED_OTHER}
         assert os.getpriority(os.PRIO_PROCESS, pid) == 19
-    front = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    front = parent_pid(pid)
     assert os.sched_getscheduler(front) == os.SCHED_OTHER and os.getpriority(os.PRIO_PROCESS, front) == 0

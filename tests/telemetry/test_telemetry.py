@@ -20,6 +20,7 @@ import pytest
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from .procs import exporter_pids, parent_pid, wait_exporter
 from .receivers import AppInsightsReceiver
 
 FAST = {"SCOREHOST_TELEMETRY_EXPORT_INTERVAL_MS": "200"}
@@ -342,43 +343,11 @@ def test_text_print_lines_stay_azmlinfsrv_format(serve):
 # ------------------------------------------------------------------ the exporter process
 
 def _exporter_pids(server) -> list[int]:
-    """Live telemetry exporter processes under the server (arbiter -> front worker -> exporter)."""
-    parents, cmdlines = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmdline = f.read()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] == "Z":
-            continue
-        parents[int(entry)] = int(fields[1])
-        cmdlines[int(entry)] = cmdline
-    found = []
-    for pid, cmdline in cmdlines.items():
-        if b"scorehost.telemetry_exporter" not in cmdline:
-            continue
-        ancestor, hops = parents.get(pid), 0
-        while ancestor and hops < 5 and ancestor != server.proc.pid:
-            ancestor, hops = parents.get(ancestor), hops + 1
-        if ancestor == server.proc.pid:
-            found.append(pid)
-    return found
+    return exporter_pids(server.proc.pid)
 
 
 def _wait_exporter(server, not_in=(), timeout=30.0) -> int | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = [p for p in _exporter_pids(server) if p not in not_in]
-        if pids:
-            return pids[0]
-        time.sleep(0.1)
-    return None
+    return wait_exporter(server.proc.pid, not_in, timeout)
 
 
 def _counter(server, name, **labels) -> float:
@@ -398,7 +367,7 @@ def test_exporter_process_runs_at_idle_priority(serve, appinsights):
     tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
     assert len(tids) >= 3  # the reader, the stats reporter and the batchers' export threads
     assert {os.sched_getscheduler(t) for t in tids} == {os.SCHED_IDLE}
-    front = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # the exporter's parent
+    front = parent_pid(pid)  # the exporter's parent
     runners = [r["pid"] for r in server.request("GET", "/health").json()["runners"]]
     assert runners
     assert {os.sched_getscheduler(p) for p in [server.proc.pid, front, *runners]} == {os.SCHED_OTHER}
