@@ -195,23 +195,34 @@ def request_properties_json(constant: str, request_id: str, client_request_id: s
     if response_value is not None:
         out += ', "Response Value": ' + _quote(response_value)
     if queue_ms is not None:
-        out += ', "scorehost.queue_ms": "%s"' % round(queue_ms, 3)
+        out += ', "scorehost.queue_ms": "%s"' % _ms_str(queue_ms)
         if fn_ms is not None:
-            out += ', "scorehost.run_ms": "%s"' % round(fn_ms, 3)
+            out += ', "scorehost.run_ms": "%s"' % _ms_str(fn_ms)
         out += ', "scorehost.result": ' + _quote(result_kind)
     return out + "}"
 
 
+def _ms_str(ms: float) -> str:
+    """``str(round(ms, 3))`` (how the exporter's converter writes the attribute), ~2x cheaper:
+    ``%.3f`` rounds the same binary value to the same three decimals (both correctly rounded),
+    and below 1e12 the shortest repr of that number is those digits without trailing zeros."""
+    if type(ms) is float and -1e12 < ms < 1e12:
+        text = ("%.3f" % ms).rstrip("0")
+        return text + "0" if text[-1] == "." else text
+    return str(round(ms, 3))
+
+
 class _Encoded:
-    """One envelope, already encoded as JSON. The exporter's client gets a batch of these as
-    one JSON body (see FastRequestExport._track); should the exporter ever serialize one itself
-    (it does not with offline storage and SDK stats off), it reads as the envelope's dict."""
+    """One envelope, already encoded as JSON (ASCII text: every value goes through ``_quote``).
+    The exporter's client gets a batch of these as one JSON body, encoded to bytes once per
+    batch (see FastRequestExport._track); should the exporter ever serialize one itself (it does
+    not with offline storage and SDK stats off), it reads as the envelope's dict."""
 
     __slots__ = ("raw",)
     _is_model = True  # what the exporter's JSON encoder checks before calling items()
     _attr_to_rest_field: dict = {}
 
-    def __init__(self, raw: bytes):
+    def __init__(self, raw: str):
         self.raw = raw
 
     def as_dict(self) -> dict:
@@ -285,9 +296,9 @@ class FastRequestExport:
         """The exporter client's ``track``, taking a batch holding pre-encoded envelopes as one
         JSON body (the client sends bytes as they are)."""
         if isinstance(body, list) and any(type(e) is _Encoded for e in body):
-            body = b"[" + b", ".join(e.raw if type(e) is _Encoded else
-                                     json.dumps(e, cls=self._encoder, exclude_readonly=True).encode()
-                                     for e in body) + b"]"
+            body = ("[" + ", ".join(e.raw if type(e) is _Encoded else
+                                    json.dumps(e, cls=self._encoder, exclude_readonly=True)
+                                    for e in body) + "]").encode()
         return self._original_track(body, *args, **kwargs)
 
     @staticmethod
@@ -334,7 +345,7 @@ class FastRequestExport:
             '"properties": %s, "measurements": {}, "url": %s}, "baseType": "RequestData"}}') % (
             trace_id, parent, name, _iso(start), name, span_id, self._duration(end - start), status,
             "false" if is_error or status >= 400 else "true", properties,
-            "null" if url is None else _quote(url))).encode())
+            "null" if url is None else _quote(url))))
 
     def export(self, spans: list):
         exp = self.exporter

@@ -58,6 +58,35 @@ def lower_priority(niceness: int) -> str:
     return f"nice {niceness}"
 
 
+#: glibc ``mallopt`` parameters (malloc.h) and the values this process sets
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+HEAP_KEEP_BYTES = 32 << 20
+HEAP_MMAP_BYTES = 8 << 20
+
+
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc reuse freed memory instead of handing it back to the kernel.
+
+    Each App Insights POST body (~0.6 MB for 512 request items) is a fresh allocation. With
+    glibc's defaults it was served by ``mmap`` or from a heap top that had just been trimmed,
+    so the kernel zeroed and mapped ~240 new pages for every POST: ~0.6-1 ms of CPU per POST
+    on this project's 2-core VM (minor faults and CPU per POST, 20 POSTs to a loopback
+    endpoint). With allocations below ``HEAP_MMAP_BYTES`` kept in the heap and up to
+    ``HEAP_KEEP_BYTES`` of free heap kept, the body reuses the same pages (0 faults per POST).
+    The price is that this process keeps up to ``HEAP_KEEP_BYTES`` it no longer uses.
+    A no-op (False) where the C library is not glibc."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+        if not hasattr(libc, "gnu_get_libc_version"):
+            return False
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_MMAP_BYTES)) and bool(mallopt(_M_TRIM_THRESHOLD, HEAP_KEEP_BYTES))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     sock = socket.socket(fileno=int(argv[0]))
@@ -71,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     config = first[1]
     settings = config["settings"]
-    priority = lower_priority(int(config.get("niceness", 19)))
+    priority = lower_priority(int(config["niceness"]))
+    heap = keep_freed_memory()
     logs.configure(settings.log_level, settings.log_format)
     log = logging.getLogger("scorehost.telemetry")
-    log.debug("Telemetry exporter process %d: CPU priority %s", os.getpid(), priority)
+    log.debug("Telemetry exporter process %d: CPU priority %s, freed memory kept for reuse: %s",
+              os.getpid(), priority, heap)
     from .telemetry_export import Exporters
 
     try:
@@ -94,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             protocol.send(sock, ("stats", exporters.counts()))
 
     def reporter() -> None:
-        interval = float(config.get("stats_interval_s", 0.5))
+        interval = float(config["stats_interval_s"])
         while not done.wait(interval):
             try:
                 report()
@@ -115,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     except (protocol.ChannelClosed, OSError):
         pass
     # the front is gone or shutting down: flush (bounded), report, exit
-    flush_s = float(config.get("flush_s", 10.0))
+    flush_s = float(config["flush_s"])
     flusher = threading.Thread(target=exporters.shutdown, args=(flush_s,), daemon=True)
     flusher.start()
     flusher.join(flush_s + 0.5)
