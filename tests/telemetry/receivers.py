@@ -20,6 +20,7 @@ class _Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True  # the answer's body is not held back 40 ms (delayed ACK)
+            protocol_version = "HTTP/1.1"   # keep-alive, as the real ingestion endpoint does
 
             def log_message(self, *args):
                 pass
