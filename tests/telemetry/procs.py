@@ -7,8 +7,14 @@ import time
 from pathlib import Path
 
 
+def _stat_fields(stat: str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...); the name is in
+    parentheses and may itself hold spaces and parentheses."""
+    return stat.rsplit(")", 1)[1].split()
+
+
 def parent_pid(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(_stat_fields(Path(f"/proc/{pid}/stat").read_text())[1])
 
 
 def exporter_pids(root: int) -> list[int]:
@@ -25,7 +31,7 @@ def exporter_pids(root: int) -> list[int]:
                 cmdline = f.read()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
+        fields = _stat_fields(stat)
         if fields[0] == "Z":
             continue
         parents[int(entry)] = int(fields[1])

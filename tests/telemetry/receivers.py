@@ -80,7 +80,7 @@ class AppInsightsReceiver(_Receiver):
             with self.lock:
                 self.posts += 1
                 self.count += n
-            return 200, json.dumps({"itemsReceived": n, "itemsAccepted": n, "errors": []}).encode(), "application/json"
+            return self._accepted(n)
         text = data.decode("utf-8")
         try:
             envelopes = json.loads(text)
@@ -93,8 +93,12 @@ class AppInsightsReceiver(_Receiver):
             self.count += len(envelopes)
             self.items.extend(envelopes)
             self.batches.append(envelopes)
-        body = json.dumps({"itemsReceived": len(envelopes), "itemsAccepted": len(envelopes), "errors": []})
-        return 200, body.encode(), "application/json"
+        return self._accepted(len(envelopes))
+
+    @staticmethod
+    def _accepted(n: int):
+        """Breeze's answer when all ``n`` envelopes of a POST were accepted."""
+        return 200, json.dumps({"itemsReceived": n, "itemsAccepted": n, "errors": []}).encode(), "application/json"
 
     @staticmethod
     def of_type(items, base_type):
