@@ -61,7 +61,7 @@ def error_answer(status: int, message: str, *, run_failed: bool = False, headers
 class Answer:
     """What /score answers: status, headers, and a body (bytes) or a stream of chunks."""
 
-    __slots__ = ("status", "headers", "body", "stream", "kind", "fn_ms", "queue_ms", "request_body")
+    __slots__ = ("status", "headers", "body", "stream", "kind", "fn_ms", "queue_ms", "request_body", "trace")
 
     def __init__(self, status: int, headers: list, body: bytes = b"", stream: Iterator[bytes] | None = None,
                  kind: str = "error", fn_ms: float | None = None):
@@ -73,6 +73,7 @@ class Answer:
         self.fn_ms = fn_ms
         self.queue_ms = 0.0
         self.request_body = b""
+        self.trace: tuple | None = None  # the front's trace state, from Hooks.before_call
 
     # the small part of a Flask response's interface telemetry reads
     @property
@@ -140,12 +141,17 @@ class Hooks:
     """Per-request telemetry hook (replaced by scorehost.telemetry when enabled)."""
 
     enabled = False
-    needs_url = False  # whether request_done's info must carry the request URL
+    needs_url = False  # whether request_done must be given the request URL (it costs ~0.4 µs)
 
-    def before_call(self, environ: dict, ctx: dict) -> None:
-        """Called before a request goes to a runner; may add to ``ctx`` (e.g. a trace context)."""
+    def before_call(self, environ: dict, ctx: dict) -> tuple | None:
+        """Called before a request goes to a runner; may add to ``ctx`` (e.g. a trace context).
+        What it returns travels on the request's Answer (``Answer.trace``) to ``request_done``."""
 
-    def request_done(self, info: dict) -> None: ...
+    def request_done(self, route: str, method: str, url: str | None, status: int, duration_ms: float,
+                     request_id: str, client_request_id: str, response: Any, answer: "Answer | None") -> None:
+        """Called once the answer has been sent (``response``: the Answer, or the Flask response
+        of a route other than /score, then ``answer`` is None). Must not raise: nothing is left
+        to catch it but the WSGI server."""
 
 
 class ReportingBody(list):
@@ -158,9 +164,11 @@ class ReportingBody(list):
 
     __slots__ = ("report",)
 
-    def __init__(self, body: bytes, report: Callable[[], None]):
-        super().__init__((body,))
-        self.report = report
+    @classmethod
+    def of(cls, body: bytes, report: Callable[[], None]) -> "ReportingBody":
+        reporting = cls((body,))  # list's own constructor: no __init__ in Python (~0.2 µs less)
+        reporting.report = report
+        return reporting
 
     def close(self) -> None:
         self.report()
@@ -212,17 +220,19 @@ class ScoreHandler:
             self.close_connection()
             return error_answer(exc.status, exc.message)
         ctx = {"request_id": ids.request_id, "client_request_id": ids.client, "timeout_ms": self.timeout_ms}
-        if self.hooks.enabled:
-            self.hooks.before_call(environ, ctx)
+        trace = self.hooks.before_call(environ, ctx) if self.hooks.enabled else None
         queued_at = time.perf_counter()
         try:
             call = self.dispatcher.submit(self.runner_environ(environ, info), body, ctx)
         except Unavailable as exc:
-            return error_answer(exc.status, exc.message,
-                                headers=[("Retry-After", str(exc.retry_after))] if exc.retry_after else ())
+            answer = error_answer(exc.status, exc.message,
+                                  headers=[("Retry-After", str(exc.retry_after))] if exc.retry_after else ())
+            answer.trace = trace
+            return answer
         answer = self.await_answer(call)
         answer.queue_ms = (call.sent_at - queued_at) * 1000 if call.sent_at >= queued_at else 0.0
         answer.request_body = body
+        answer.trace = trace
         return answer
 
     def read_body(self, environ: dict) -> bytes:
@@ -367,20 +377,12 @@ class FrontApp:
         length = "N/A" if answer.is_streamed else len(answer.get_data())
         access_log("%s %s %d %.3fms %s" % (environ["REQUEST_METHOD"], _path_with_query(environ),
                                             answer.status_code, duration_ms, length), ids.request_id)
-        if not self.hooks.enabled:
+        hooks = self.hooks
+        if not hooks.enabled:
             return None
-        return partial(self._report, {"route": route, "method": environ["REQUEST_METHOD"], "environ": environ,
-                                      "url": self.urls(environ) if self.hooks.needs_url else None,
-                                      "status": answer.status_code, "duration_ms": duration_ms,
-                                      "request_id": ids.request_id, "client_request_id": ids.client,
-                                      "response": answer, "answer": answer if isinstance(answer, Answer) else None})
-
-    def _report(self, info: dict) -> None:
-        try:
-            self.hooks.request_done(info)
-        except Exception:  # the answer is already sent: log it, keep serving
-            logging.getLogger("scorehost.telemetry").exception("Cannot record request %s in telemetry",
-                                                               info["request_id"])
+        return partial(hooks.request_done, route, environ["REQUEST_METHOD"],
+                       self.urls(environ) if hooks.needs_url else None, answer.status_code, duration_ms,
+                       ids.request_id, ids.client, answer, answer if isinstance(answer, Answer) else None)
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -397,7 +399,7 @@ class FrontApp:
         report = self.finish(environ, "/score", ids, answer, started)
         if report is None:
             return [answer.body] if answer.stream is None else answer.stream
-        return ReportingBody(answer.body, report) if answer.stream is None else ClosingIterator(answer.stream, report)
+        return ReportingBody.of(answer.body, report) if answer.stream is None else ClosingIterator(answer.stream, report)
 
 
 def create_flask_app(front: FrontApp, metrics: Callable[[], tuple[bytes, str]] | None) -> Flask:

@@ -35,7 +35,6 @@ Where telemetry is produced and exported, and why:
 """
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import os
@@ -51,6 +50,7 @@ log = logging.getLogger("scorehost.telemetry")
 from .telemetry_context import (  # noqa: F401
     model_ids,
     new_span_id,
+    new_trace_and_span_ids,
     new_trace_id,
     parse_traceparent,
     sampled,
@@ -113,12 +113,6 @@ class Telemetry:
             self._exporters.shutdown(timeout_s)
 
 
-#: (request id, (trace_id, span_id, client parent span id, start ns)) of the /score request this
-#: greenlet serves; set by before_call, taken by request_done (a keep-alive connection's greenlet
-#: serves several requests, so the request id is checked)
-_trace_var: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("scorehost_trace", default=None)
-
-
 class _FrontTelemetry(Observer, Hooks):
     """The enabled hooks: fans each event out to metrics, exporters and data collection."""
 
@@ -154,57 +148,51 @@ class _FrontTelemetry(Observer, Hooks):
             self.exporters.add(("ev", name, payload))
 
     # ---- Hooks (app side)
-    def before_call(self, environ: dict, ctx: dict) -> None:
-        if self.tracing:
-            parent = parse_traceparent(environ.get("HTTP_TRACEPARENT"))
-            trace_id = parent[0] if parent else new_trace_id()
-            span_id = new_span_id()
-            ctx["trace"] = (trace_id, span_id)  # the front's server span: the runner's parent
-            _trace_var.set((ctx["request_id"], (trace_id, span_id, parent[1] if parent else None, time.time_ns())))
+    def before_call(self, environ: dict, ctx: dict) -> tuple | None:
+        if not self.tracing:
+            return None
+        header = environ.get("HTTP_TRACEPARENT")
+        parent = parse_traceparent(header) if header else None
+        trace_id, span_id = new_trace_and_span_ids()  # the client's trace id, when it sent one, wins
+        if parent:
+            trace_id = parent[0]
+        ctx["trace"] = (trace_id, span_id)  # the front's server span: the runner's parent
+        return trace_id, span_id, parent[1] if parent else None, time.time_ns()
 
-    def request_done(self, info: dict) -> None:
-        answer = info.get("answer")
-        trace = None
-        if self.tracing:
-            held = _trace_var.get()
-            if held is not None:
-                _trace_var.set(None)
-                if held[0] == info["request_id"]:
-                    trace = held[1]
-        info["trace"] = trace
-        if self.metrics is not None:
-            self.metrics.observe(info, answer)
-        if self.exporters is not None:
-            try:
-                self.exporters.add(self._request_item(info, answer, trace))
-            except Exception:
-                log.debug("telemetry: cannot record the request", exc_info=True)
-        if self.collector is not None and answer is not None:
-            self.collector.request_done(info, answer)
+    def request_done(self, route: str, method: str, url: str | None, status: int, duration_ms: float,
+                     request_id: str, client_request_id: str, response, answer) -> None:
+        try:
+            trace = queue_ms = fn_ms = kind = None
+            if answer is not None:
+                trace = answer.trace
+                if answer.queue_ms > 0.0:  # 0.0: never reached a runner
+                    queue_ms, fn_ms, kind = answer.queue_ms, answer.fn_ms, answer.kind
+            if self.metrics is not None:
+                self.metrics.observe(route, status, duration_ms, queue_ms, fn_ms, kind)
+            if self.exporters is not None:
+                response_value = model_data = None
+                if self.log_response and response is not None:
+                    response_value = _response_value(response)
+                if self.model_data and queue_ms is not None and status < 400 and not answer.is_streamed:
+                    model_data = ((answer.request_body or b"").decode("utf-8", "replace"),
+                                  answer.body.decode("utf-8", "replace"))
+                # the request item (format in scorehost.telemetry_channel)
+                self.exporters.add(("req", time.time_ns(), duration_ms, trace, status, request_id, client_request_id,
+                                    route, method, url, response_value, queue_ms, fn_ms, kind, model_data))
+            if self.collector is not None and answer is not None:
+                self.collector.request_done(route, status, duration_ms, request_id, client_request_id, trace, answer)
+        except Exception:  # the answer is already sent: log it, keep serving
+            log.exception("Cannot record request %s in telemetry", request_id)
 
-    def _request_item(self, info: dict, answer, trace) -> tuple:
-        """The request as one tuple of plain values (format in scorehost.telemetry_channel)."""
-        status = info["status"]
-        response_value = None
-        if self.log_response:
-            response = info.get("response")
-            if response is not None:
-                if response.is_streamed:
-                    response_value = _STREAMED
-                else:
-                    try:
-                        response_value = response.get_data(as_text=True)
-                    except (UnicodeDecodeError, AttributeError):
-                        response_value = _NOT_TEXT
-        queue_ms = fn_ms = kind = model_data = None
-        if answer is not None and answer.queue_ms > 0.0:  # 0.0: never reached a runner
-            queue_ms, fn_ms, kind = answer.queue_ms, answer.fn_ms, answer.kind
-            if self.model_data and status < 400 and not answer.is_streamed:
-                model_data = ((answer.request_body or b"").decode("utf-8", "replace"),
-                              answer.body.decode("utf-8", "replace"))
-        return ("req", time.time_ns(), info["duration_ms"], trace, status, info["request_id"],
-                info["client_request_id"], info["route"], info["method"], info["url"], response_value,
-                queue_ms, fn_ms, kind, model_data)
+
+def _response_value(response) -> str:
+    """The response as App Insights' request item logs it (APP_INSIGHTS_LOG_RESPONSE_ENABLED)."""
+    if response.is_streamed:
+        return _STREAMED
+    try:
+        return response.get_data(as_text=True)
+    except (UnicodeDecodeError, AttributeError):
+        return _NOT_TEXT
 
 
 _STREAMED = json.dumps("Scoring request response payload is a streamed response")

@@ -56,12 +56,12 @@ class ServerCapture:
         dropped = self.writer.dropped if self.writer is not None else 0
         return {"written": self.written, "skipped": self.skipped, "dropped": dropped}
 
-    def request_done(self, info: dict, answer) -> None:
-        if self.mode == "off" or info["route"] != "/score" or info["status"] >= 400:
+    def request_done(self, route: str, status: int, duration_ms: float, request_id: str, client_request_id: str,
+                     trace: tuple | None, answer) -> None:
+        if self.mode == "off" or route != "/score" or status >= 400:
             return
         if answer.is_streamed:
             return
-        request_id = info["request_id"]
         if not sampled(request_id, self.rate):
             self.skipped += 1
             return
@@ -69,15 +69,14 @@ class ServerCapture:
         output = answer.body
         if self.mode == "jsonl":
             record = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(), "request_id": request_id,
-                      "client_request_id": info["client_request_id"], "status": info["status"],
-                      "duration_ms": round(info["duration_ms"], 3), "input": _decode(body), "output": _decode(output)}
+                      "client_request_id": client_request_id, "status": status,
+                      "duration_ms": round(duration_ms, 3), "input": _decode(body), "output": _decode(output)}
             try:
                 if self.writer.write(record):
                     self.written += 1
             except (OSError, ValueError, TypeError) as exc:
                 log.warning("Data collection failed: %s", exc)
         else:
-            trace = info.get("trace")
-            self.exporters.add(("md", request_id, info["client_request_id"], body.decode("utf-8", "replace"),
+            self.exporters.add(("md", request_id, client_request_id, body.decode("utf-8", "replace"),
                                 output.decode("utf-8", "replace"), trace[:2] if trace else None, None))
             self.written += 1

@@ -33,6 +33,15 @@ def new_span_id() -> int:
     return _rand.getrandbits(64) or 1
 
 
+def new_trace_and_span_ids() -> tuple[int, int]:
+    """A new trace id and span id from one draw (the front makes both for every request)."""
+    bits = _rand.getrandbits(192)
+    return (bits >> 64) or 1, (bits & _SPAN_MASK) or 1
+
+
+_SPAN_MASK = (1 << 64) - 1
+
+
 def sampled(request_id: str, rate: float) -> bool:
     """Deterministic sampling by request id: the same id is always in or always out, so a
     drift job (or a test) can tell which requests were meant to be captured."""
