@@ -49,9 +49,7 @@ log = logging.getLogger("scorehost.telemetry")
 
 from .telemetry_context import (  # noqa: F401
     model_ids,
-    new_span_id,
     new_trace_and_span_ids,
-    new_trace_id,
     parse_traceparent,
     sampled,
 )
