@@ -1,6 +1,8 @@
 """The front's share of App Insights + metrics cost, measured inside one server instance.
 
-    python bench/front_share.py [--seconds 110] [--connections 8] [--switch all|trace|metrics|export]
+    .venv/bin/python bench/front_share.py [--seconds 110] [--connections 8] [--switch all|trace|metrics|export]
+
+(the interpreter that has scorehost installed: the server is started with it, by tests/serverlib.py)
 
 Why: identical server instances differ by up to 15% on the shared 2-core machine, and a run of
 a few seconds by more, so comparing instances (bench/telemetry.py) resolves a few percent only
@@ -18,42 +20,20 @@ after 20 ms; the script is the shared harness's echo fixture unless --entry-scri
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
+from pathlib import Path
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tests", "telemetry"))
+sys.path[:0] = [os.path.join(ROOT, "tests"), os.path.join(ROOT, "tests", "telemetry")]
 from receivers import AppInsightsReceiver  # noqa: E402
+from serverlib import start_server  # noqa: E402
 
 POST_LUA = 'wrk.method = "POST"\nwrk.body = \'{"msg": "hi", "x": [1,2,3]}\'\nwrk.headers["Content-Type"] = "application/json"\n'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port: int, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/health/ready")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server on port {port} was not ready within {timeout_s:.0f} s")
 
 
 def pairs(lines: list[str]) -> list[tuple[float, float]]:
@@ -86,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", type=float, default=0.5, help="seconds per on or off interval")
     parser.add_argument("--entry-script", default=os.path.join(ROOT, "..", "shared", "bench", "fixtures", "echo",
                                                                "score.py"))
-    parser.add_argument("--scorehost", default=os.path.join(ROOT, ".venv", "bin", "scorehost"))
     parser.add_argument("--wrk", default="wrk")
     args = parser.parse_args(argv)
     if not 10 <= args.seconds <= 1800:
@@ -94,34 +73,24 @@ def main(argv: list[str] | None = None) -> int:
 
     receiver = AppInsightsReceiver(keep=False)
     receiver.delay_s = 0.02
-    port = free_port()
     with tempfile.TemporaryDirectory(prefix="front-share-") as tmp:
         out_path, lua = os.path.join(tmp, "intervals"), os.path.join(tmp, "post.lua")
         with open(lua, "w") as f:
             f.write(POST_LUA)
-        env = dict(os.environ, SCOREHOST_PROBE_OUT=out_path, SCOREHOST_PROBE_SWITCH=args.switch,
-                   SCOREHOST_PROBE_PERIOD=str(args.period), SCOREHOST_PROBE_MAX_S=str(args.seconds + 120),
-                   PYTHONPATH=os.pathsep.join(filter(None, [os.path.join(HERE, "front_share_probe"),
-                                                            os.environ.get("PYTHONPATH")])),
-                   APPLICATIONINSIGHTS_CONNECTION_STRING="InstrumentationKey=00000000-0000-0000-0000-000000000000;"
-                                                         f"IngestionEndpoint=http://127.0.0.1:{receiver.port}/")
-        log = open(os.path.join(tmp, "server.log"), "w")
-        server = subprocess.Popen([args.scorehost, "serve", "--entry_script", args.entry_script, "--port", str(port),
-                                   "--host", "127.0.0.1"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+        env = {"SCOREHOST_PROBE_OUT": out_path, "SCOREHOST_PROBE_SWITCH": args.switch,
+               "SCOREHOST_PROBE_PERIOD": str(args.period), "SCOREHOST_PROBE_MAX_S": str(args.seconds + 120),
+               "PYTHONPATH": os.pathsep.join(filter(None, [os.path.join(HERE, "front_share_probe"),
+                                                           os.environ.get("PYTHONPATH")])),
+               "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                                                        f"IngestionEndpoint=http://127.0.0.1:{receiver.port}/"}
+        server = start_server(Path(tmp), "--entry_script", os.path.abspath(args.entry_script), env=env)
         try:
-            wait_ready(port, 120)
+            server.wait_ready(120)
             subprocess.run([args.wrk, "-t1", f"-c{args.connections}", f"-d{args.seconds}s", "-s", lua,
-                            f"http://127.0.0.1:{port}/score"], check=True, stdout=subprocess.DEVNULL,
+                            f"http://127.0.0.1:{server.port}/score"], check=True, stdout=subprocess.DEVNULL,
                            timeout=args.seconds + 60)
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(10)
-            log.close()
+            server.stop()
             receiver.close()
         with open(out_path) as f:
             measured = pairs(f.read().splitlines())
