@@ -61,7 +61,8 @@ def error_answer(status: int, message: str, *, run_failed: bool = False, headers
 class Answer:
     """What /score answers: status, headers, and a body (bytes) or a stream of chunks."""
 
-    __slots__ = ("status", "headers", "body", "stream", "kind", "fn_ms", "queue_ms", "request_body", "trace")
+    __slots__ = ("status", "headers", "body", "stream", "kind", "fn_ms", "queue_ms", "request_body", "item", "seq",
+                 "queued_at", "traceparent")
 
     def __init__(self, status: int, headers: list, body: bytes = b"", stream: Iterator[bytes] | None = None,
                  kind: str = "error", fn_ms: float | None = None):
@@ -73,7 +74,10 @@ class Answer:
         self.fn_ms = fn_ms
         self.queue_ms = 0.0
         self.request_body = b""
-        self.trace: tuple | None = None  # the front's trace state, from Hooks.before_call
+        self.item: bytes | None = None  # the request item the runner built (telemetry), from its RESULT
+        self.seq = 0                    # the call's number; 0: it never went to a runner
+        self.queued_at = 0.0            # when it began waiting for a runner (time.perf_counter)
+        self.traceparent: str | None = None  # the client's header, as Hooks.before_call returned it
 
     # the small part of a Flask response's interface telemetry reads
     @property
@@ -143,9 +147,12 @@ class Hooks:
     enabled = False
     needs_url = False  # whether request_done must be given the request URL (it costs ~0.4 µs)
 
-    def before_call(self, environ: dict, ctx: dict) -> tuple | None:
-        """Called before a request goes to a runner; may add to ``ctx`` (e.g. a trace context).
-        What it returns travels on the request's Answer (``Answer.trace``) to ``request_done``."""
+    def before_call(self, environ: dict, ctx: dict, started: float) -> str | None:
+        """Called before a request goes to a runner (``started``: ``time.perf_counter()`` when
+        the front began reading it); may add to ``ctx``. When it adds ``started``, the front
+        adds ``queued`` and ``sent_at`` too (the runner then builds the request's telemetry
+        item). What it returns travels on the request's Answer (``Answer.traceparent``) to
+        ``request_done``."""
 
     def request_done(self, route: str, method: str, url: str | None, status: int, duration_ms: float,
                      request_id: str, client_request_id: str, response: Any, answer: "Answer | None") -> None:
@@ -204,7 +211,7 @@ class ScoreHandler:
         return error_answer(401, "Missing or wrong API key: send the header 'Authorization: Bearer <key>'.",
                             headers=[("WWW-Authenticate", 'Bearer realm="scorehost"')])
 
-    def __call__(self, environ: dict, ids: Ids) -> Answer:
+    def __call__(self, environ: dict, ids: Ids, started: float) -> Answer:
         if not self.authorized(environ):
             return self.unauthorized()
         method = environ["REQUEST_METHOD"]
@@ -220,19 +227,25 @@ class ScoreHandler:
             self.close_connection()
             return error_answer(exc.status, exc.message)
         ctx = {"request_id": ids.request_id, "client_request_id": ids.client, "timeout_ms": self.timeout_ms}
-        trace = self.hooks.before_call(environ, ctx) if self.hooks.enabled else None
+        traceparent = self.hooks.before_call(environ, ctx, started) if self.hooks.enabled else None
         queued_at = time.perf_counter()
+        stamped = "started" in ctx  # the runner builds the telemetry item: it needs the clock readings
+        if stamped:
+            ctx["queued"] = queued_at
         try:
-            call = self.dispatcher.submit(self.runner_environ(environ, info), body, ctx)
+            call = self.dispatcher.submit(self.runner_environ(environ, info), body, ctx, stamp_sent=stamped)
         except Unavailable as exc:
             answer = error_answer(exc.status, exc.message,
                                   headers=[("Retry-After", str(exc.retry_after))] if exc.retry_after else ())
-            answer.trace = trace
+            answer.queued_at = queued_at
+            answer.traceparent = traceparent
             return answer
         answer = self.await_answer(call)
         answer.queue_ms = (call.sent_at - queued_at) * 1000 if call.sent_at >= queued_at else 0.0
         answer.request_body = body
-        answer.trace = trace
+        answer.seq = call.seq
+        answer.queued_at = queued_at
+        answer.traceparent = traceparent
         return answer
 
     def read_body(self, environ: dict) -> bytes:
@@ -289,16 +302,18 @@ class ScoreHandler:
         timeout_ms = self.timeout_ms
         deadline = call.sent_at + timeout_ms / 1000.0
         try:
-            first = call.get(deadline - time.monotonic())
+            first = call.get(deadline - time.perf_counter())
         except WaitTimeout:
             self.dispatcher.on_timeout(call)
             return error_answer(500, f"Scoring timeout after {timeout_ms} ms", run_failed=True)
         kind = first[0]
         if kind == protocol.RESULT:
-            _, _, status, headers, body, fn_ms, result_kind = first
+            _, _, status, headers, body, fn_ms, result_kind, item = first
             if fn_ms is not None:
                 headers = headers + [("x-ms-run-fn-exec-ms", f"{fn_ms:.3f}")]
-            return Answer(status, headers, body, kind=result_kind, fn_ms=fn_ms)
+            answer = Answer(status, headers, body, kind=result_kind, fn_ms=fn_ms)
+            answer.item = item
+            return answer
         if kind == "died":
             answer = error_answer(500, f"The runner process serving this request {first[1]}; the request was not "
                                        "completed and the runner is being replaced.", run_failed=True)
@@ -311,7 +326,7 @@ class ScoreHandler:
     def stream_chunks(self, call: Call, deadline: float) -> Iterator[bytes]:
         while True:
             try:
-                message = call.get(deadline - time.monotonic())
+                message = call.get(deadline - time.perf_counter())
             except WaitTimeout:
                 self.dispatcher.on_timeout(call)
                 log.error("Scoring timeout after %d ms while streaming; the response is cut short", self.timeout_ms)
@@ -380,9 +395,10 @@ class FrontApp:
         hooks = self.hooks
         if not hooks.enabled:
             return None
-        return partial(hooks.request_done, route, environ["REQUEST_METHOD"],
-                       self.urls(environ) if hooks.needs_url else None, answer.status_code, duration_ms,
-                       ids.request_id, ids.client, answer, answer if isinstance(answer, Answer) else None)
+        own = answer if isinstance(answer, Answer) else None
+        url = self.urls(environ) if hooks.needs_url and (own is None or own.item is None) else None  # else in the item
+        return partial(hooks.request_done, route, environ["REQUEST_METHOD"], url, answer.status_code, duration_ms,
+                       ids.request_id, ids.client, answer, own)
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -391,7 +407,7 @@ class FrontApp:
         started = time.perf_counter()
         ids = Ids(environ)
         request_id_var.set(ids.request_id or None)
-        answer = self.score(environ, ids) if ids.error is None else error_answer(431, ids.error)
+        answer = self.score(environ, ids, started) if ids.error is None else error_answer(431, ids.error)
         headers = answer.headers + ids.headers(environ, self.server_version)  # runners drop their own id headers
         if answer.stream is None:
             headers.append(("Content-Length", str(len(answer.body))))
@@ -503,7 +519,7 @@ def create_flask_app(front: FrontApp, metrics: Callable[[], tuple[bytes, str]] |
     @bp.route("/score", methods=["GET", "POST", "OPTIONS"], provide_automatic_options=False)
     def score():
         g.route = "/score"
-        g.answer = answer = front.score(request.environ, g.ids)
+        g.answer = answer = front.score(request.environ, g.ids, g.started)
         return to_response(answer)
 
     if settings.cors_origins:

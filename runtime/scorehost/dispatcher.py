@@ -503,15 +503,19 @@ class Dispatcher:
         finally:
             self.waiting -= 1
 
-    def submit(self, environ: dict, body: bytes, ctx: dict) -> Call:
+    def submit(self, environ: dict, body: bytes, ctx: dict, stamp_sent: bool = False) -> Call:
+        """Send one call to a runner (waiting for a slot). ``call.sent_at`` is when it was sent
+        (``time.perf_counter``); with ``stamp_sent`` the CALL ctx carries it too (``sent_at``)."""
         runner = self.acquire()
         call = Call(next(self._seq), runner)
         runner.calls[call.seq] = call
+        call.sent_at = time.perf_counter()
+        if stamp_sent:
+            ctx["sent_at"] = call.sent_at
         try:
             runner.send((protocol.CALL, call.seq, environ, body, ctx))
         except OSError:
             pass  # the read loop sees the runner die and fails this call
-        call.sent_at = time.monotonic()
         return call
 
     def on_timeout(self, call: Call) -> None:

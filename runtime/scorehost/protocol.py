@@ -22,7 +22,7 @@ Runner -> front::
 
     (READY, info)                        init() finished; info describes the entry script
     (FAILED, info)                       import/contract/init failed; the runner exits 3
-    (RESULT, seq, status, headers, body, fn_ms, kind)    a complete answer
+    (RESULT, seq, status, headers, body, fn_ms, kind, item)    a complete answer
     (START, seq, status, headers, fn_ms)                  a streamed answer begins ...
     (CHUNK, seq, data)                                    ... one piece of its body ...
     (END, seq, error)                                     ... and ends (error: str or None)
@@ -30,6 +30,9 @@ Runner -> front::
 
 ``kind`` in RESULT tells the front what happened: "ok", "bad_input", "user_error",
 "timeout", "serialization_error" (used for metrics and logs; the status and body are final).
+``item`` is the App Insights/OTLP request item the runner built for this answer, pickled for
+the telemetry exporter process (format in :mod:`scorehost.telemetry_channel`), or None when
+telemetry export is off; the front passes it on without reading it.
 """
 from __future__ import annotations
 
@@ -192,5 +195,6 @@ def error_headers(run_failed: bool) -> list[tuple[str, str]]:
 
 def error_result(seq: int, status: int, message: str, *, run_failed: bool = False, kind: str,
                  fn_ms: float | None = None) -> tuple:
-    """A RESULT message carrying azmlinfsrv's error shape: ``{"message": ...}``."""
+    """The fields of a RESULT message carrying azmlinfsrv's error shape, ``{"message": ...}``,
+    without its ``item`` (``Runner.send_result`` adds it)."""
     return (RESULT, seq, status, error_headers(run_failed), json_body({"message": message}), fn_ms, kind)

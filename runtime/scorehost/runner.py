@@ -96,6 +96,14 @@ class Runner:
             for buf in buffers:
                 self.sock.sendall(buf)
 
+    def send_result(self, result: tuple) -> None:
+        """A RESULT (its first seven fields), with the request item the runner's telemetry makes
+        for it when the front asks for them (sent from inside the call, so the item has the
+        call's trace context)."""
+        tel = self.telemetry
+        item = tel.request_item(result[2], result[4], result[5], result[6]) if tel is not None else None
+        self.send(result + (item,))
+
     def send_event(self, name: str, payload: dict) -> None:
         try:
             self.send((protocol.EVENT, name, payload))
@@ -180,17 +188,17 @@ class Runner:
         timeout_ms = ctx["timeout_ms"]
         token = logs.request_id_var.set(ctx.get("request_id"))
         tel = self.telemetry
-        tel_tokens = tel.enter(ctx) if tel is not None else None
+        tel_tokens = tel.enter(seq, ctx, environ, body) if tel is not None else None
         main_thread = threading.current_thread() is threading.main_thread()
         watchdog = None
         try:
             try:
                 kwargs, omitted = build_arguments(script, environ, body)
             except InputError as exc:
-                self.send(protocol.error_result(seq, exc.status, exc.message, kind="bad_input"))
+                self.send_result(protocol.error_result(seq, exc.status, exc.message, kind="bad_input"))
                 return
             except MethodNotRouted:
-                self.send(self._method_answer(seq, environ))
+                self.send_result(self._method_answer(seq, environ))
                 return
 
             started = time.perf_counter()
@@ -215,12 +223,12 @@ class Runner:
                         self.watchdog.cancel(watchdog)
             except ScoringTimeout:
                 log.error("Scoring timeout after %s ms: run() was interrupted", timeout_ms)
-                self.send(protocol.error_result(seq, 500, f"Scoring timeout after {timeout_ms} ms",
+                self.send_result(protocol.error_result(seq, 500, f"Scoring timeout after {timeout_ms} ms",
                                                 run_failed=True, kind="timeout"))
                 return
             except InputConversionError as exc:
                 log.info("Rejected input: %s", exc)
-                self.send(protocol.error_result(seq, 400, str(exc), kind="bad_input"))
+                self.send_result(protocol.error_result(seq, 400, str(exc), kind="bad_input"))
                 return
             except Exception as exc:
                 self._user_error(seq, exc, "run() raised an exception")
@@ -236,9 +244,9 @@ class Runner:
                 log.error("run() returned a value that cannot be serialized to JSON: %s", exc)
                 message = (f"run() returned a value of type {type(output).__name__!r} that cannot be converted "
                            "to JSON. Return JSON-compatible data (dict, list, str, numbers), or an AMLResponse.")
-                self.send(protocol.error_result(seq, 500, message, run_failed=True, kind="serialization_error"))
+                self.send_result(protocol.error_result(seq, 500, message, run_failed=True, kind="serialization_error"))
                 return
-            self.send((protocol.RESULT, seq, 200, JSON_HEADERS, payload, fn_ms, "ok"))
+            self.send_result((protocol.RESULT, seq, 200, JSON_HEADERS, payload, fn_ms, "ok"))
         finally:
             if tel_tokens is not None:
                 tel.exit(tel_tokens)
@@ -264,15 +272,15 @@ class Runner:
         if self.debug:
             body = protocol.json_body({"message": USER_ERROR_MESSAGE, "exception": f"{type(exc).__name__}: {exc}",
                                        "traceback": text})
-            self.send((protocol.RESULT, seq, 500, protocol.error_headers(True), body, None, "user_error"))
+            self.send_result((protocol.RESULT, seq, 500, protocol.error_headers(True), body, None, "user_error"))
         else:
-            self.send(protocol.error_result(seq, 500, USER_ERROR_MESSAGE, run_failed=True, kind="user_error"))
+            self.send_result(protocol.error_result(seq, 500, USER_ERROR_MESSAGE, run_failed=True, kind="user_error"))
 
     def _send_response(self, seq: int, response: Any, started: float) -> None:
         status, headers, body, stream = response_parts(response)
         fn_ms = (time.perf_counter() - started) * 1000
         if stream is None:
-            self.send((protocol.RESULT, seq, status, headers, body, fn_ms, "ok"))
+            self.send_result((protocol.RESULT, seq, status, headers, body, fn_ms, "ok"))
             return
         self.send((protocol.START, seq, status, headers, fn_ms))
         error = None

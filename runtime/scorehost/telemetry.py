@@ -2,13 +2,14 @@
 
 This module is the seam between the request path and the exporters: the dispatcher reports
 runner state and runner EVENTs to ``observer``, the app reports each scoring request to
-``hooks`` (``before_call`` puts the trace context into the CALL ctx, ``request_done`` records
-the finished request), and ``metrics()`` renders /metrics.
+``hooks`` (``before_call`` puts what the runner needs for the request's telemetry item into
+the CALL ctx, ``request_done`` records the finished request), and ``metrics()`` renders /metrics.
 
 Where telemetry is produced and exported, and why:
 
-* **Runners never export.** They send compact EVENTs over their existing channel
-  (``Runner.send_event``): ``exception`` (type, message, user stack, request ids, trace
+* **Runners never export.** They build the App Insights/OTLP item of each request they answer
+  and send it, pickled, with the RESULT (see ``_FrontTelemetry``), and they send compact EVENTs
+  over their existing channel (``Runner.send_event``): ``exception`` (type, message, user stack, request ids, trace
   context), ``log`` (one print()/logging record with its request id and trace context),
   ``span`` (run()/serialization/user spans, finished) and ``model_data``
   (``ModelDataCollector.collect`` with App Insights model data on). Exporting from each runner
@@ -35,24 +36,24 @@ Where telemetry is produced and exported, and why:
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
 from typing import Any
 
-from .app import Hooks
+from .app import Hooks, RequestUrls
 from .dispatcher import Observer
 from .settings import Settings
+from .telemetry_context import (
+    RESPONSE_NOT_TEXT,
+    RESPONSE_STREAMED,
+    CallTraceIds,
+    new_trace_and_span_ids,
+    new_trace_key,
+    parse_traceparent,
+)
 
 log = logging.getLogger("scorehost.telemetry")
-
-from .telemetry_context import (  # noqa: F401
-    model_ids,
-    new_trace_and_span_ids,
-    parse_traceparent,
-    sampled,
-)
 
 # ------------------------------------------------------------------ configuration
 
@@ -100,7 +101,7 @@ class Telemetry:
         """What runners must produce (sent in the runner config; None: nothing)."""
         if self._exporters is None:
             return None
-        return self._exporters.runner_config()
+        return self.hooks.runner_config()
 
     def flush(self, timeout_s: float = 5.0) -> None:
         if self._exporters is not None:
@@ -112,7 +113,25 @@ class Telemetry:
 
 
 class _FrontTelemetry(Observer, Hooks):
-    """The enabled hooks: fans each event out to metrics, exporters and data collection."""
+    """The enabled hooks: fans each event out to metrics, exporters and data collection.
+
+    Who builds a /score request's App Insights/OTLP item: the runner that answered it, when
+    it answered with a RESULT (nearly always). The front puts the request's clock readings,
+    URL and client ``traceparent`` into the CALL ctx (:meth:`before_call`); the runner derives
+    the trace ids from the call's number (:class:`~scorehost.telemetry_context.CallTraceIds`),
+    builds the item, pickles it and sends it with the RESULT, and the front ships those bytes to
+    the exporter process as they are. The front builds the item itself only when it answers
+    without a RESULT (scoring timeout, runner died, streamed answer, no runner free, refused
+    before dispatch, /swagger.json), with the same ids for the same call, so print()/logging
+    traces and spans of a timed-out run() stay in its request's operation. A late RESULT of a
+    call the front already answered is dropped with its item: one item per request.
+
+    Why: the front is one process that serves every runner, and at 8 connections on the echo
+    benchmark it is the busy one (~100% of a core, with ~0.5 of the machine's two cores
+    idle). Making the ids, the item and its pickle there cost ~5% of its CPU per request
+    (bench/front_share.py, docs/telemetry.md); in the runners that work runs beside it, and
+    with several runners on several cores.
+    """
 
     enabled = True
 
@@ -126,6 +145,14 @@ class _FrontTelemetry(Observer, Hooks):
         self.needs_url = exporters is not None  # request items carry the URL; metrics do not
         self.log_response = exporters is not None and exporters.appinsights and settings.app_insights_log_response
         self.model_data = exporters is not None and exporters.appinsights and settings.model_data_collection
+        self.trace_key = new_trace_key()
+        self.call_ids = CallTraceIds(self.trace_key)
+        self.urls = RequestUrls()
+        self.capture_trace = collector is not None and collector.mode == "appinsights"
+
+    def runner_config(self) -> dict[str, Any]:
+        return dict(self.exporters.runner_config(), trace_key=self.trace_key.hex(), request_items=True,
+                    log_response=self.log_response)
 
     # ---- Observer (dispatcher side)
     def runner_state(self, dispatcher) -> None:
@@ -146,55 +173,72 @@ class _FrontTelemetry(Observer, Hooks):
             self.exporters.add(("ev", name, payload))
 
     # ---- Hooks (app side)
-    def before_call(self, environ: dict, ctx: dict) -> tuple | None:
+    def before_call(self, environ: dict, ctx: dict, started: float) -> str | None:
         if not self.tracing:
             return None
+        ctx["started"] = started
+        ctx["url"] = self.urls(environ)
         header = environ.get("HTTP_TRACEPARENT")
-        parent = parse_traceparent(header) if header else None
-        trace_id, span_id = new_trace_and_span_ids()  # the client's trace id, when it sent one, wins
-        if parent:
-            trace_id = parent[0]
-        ctx["trace"] = (trace_id, span_id)  # the front's server span: the runner's parent
-        return trace_id, span_id, parent[1] if parent else None, time.time_ns()
+        if header is not None:
+            ctx["traceparent"] = header
+        return header
+
+    def front_trace(self, answer) -> tuple | None:
+        """The trace of a request the front reports itself: (trace id, server span id, client's
+        parent span id or None, wall-clock ns when it asked for a runner or None)."""
+        if answer is None:
+            return None  # the exporter makes the ids
+        parent = parse_traceparent(answer.traceparent) if answer.traceparent else None
+        trace_id, span_id = self.call_ids(answer.seq) if answer.seq else new_trace_and_span_ids()
+        called_ns = None
+        if answer.queued_at:
+            called_ns = time.time_ns() - int((time.perf_counter() - answer.queued_at) * 1e9)
+        if parent is not None:
+            return parent[0], span_id, parent[1], called_ns
+        return trace_id, span_id, None, called_ns
 
     def request_done(self, route: str, method: str, url: str | None, status: int, duration_ms: float,
                      request_id: str, client_request_id: str, response, answer) -> None:
         try:
-            trace = queue_ms = fn_ms = kind = None
-            if answer is not None:
-                trace = answer.trace
-                if answer.queue_ms > 0.0:  # 0.0: never reached a runner
-                    queue_ms, fn_ms, kind = answer.queue_ms, answer.fn_ms, answer.kind
+            queue_ms = fn_ms = kind = None
+            if answer is not None and answer.queue_ms > 0.0:  # 0.0: never reached a runner
+                queue_ms, fn_ms, kind = answer.queue_ms, answer.fn_ms, answer.kind
             if self.metrics is not None:
                 self.metrics.observe(route, status, duration_ms, queue_ms, fn_ms, kind)
             if self.exporters is not None:
-                response_value = model_data = None
-                if self.log_response and response is not None:
-                    response_value = _response_value(response)
-                if self.model_data and queue_ms is not None and status < 400 and not answer.is_streamed:
-                    model_data = ((answer.request_body or b"").decode("utf-8", "replace"),
-                                  answer.body.decode("utf-8", "replace"))
-                # the request item (format in scorehost.telemetry_channel)
-                self.exporters.add(("req", time.time_ns(), duration_ms, trace, status, request_id, client_request_id,
-                                    route, method, url, response_value, queue_ms, fn_ms, kind, model_data))
+                item = answer.item if answer is not None else None
+                if item is not None:  # built by the runner (format in scorehost.telemetry_channel)
+                    self.exporters.add(("p", item, self.model_data and status < 400))
+                else:
+                    self.exporters.add(self._request_item(route, method, url, status, duration_ms, request_id,
+                                                          client_request_id, response, answer, queue_ms, fn_ms, kind))
             if self.collector is not None and answer is not None:
+                trace = self.front_trace(answer) if self.capture_trace else None
                 self.collector.request_done(route, status, duration_ms, request_id, client_request_id, trace, answer)
         except Exception:  # the answer is already sent: log it, keep serving
             log.exception("Cannot record request %s in telemetry", request_id)
+
+    def _request_item(self, route, method, url, status, duration_ms, request_id, client_request_id, response, answer,
+                      queue_ms, fn_ms, kind) -> tuple:
+        """The request item of an answer that did not come from a runner's RESULT."""
+        response_value = model_data = None
+        if self.log_response and response is not None:
+            response_value = _response_value(response)
+        if self.model_data and queue_ms is not None and status < 400 and not answer.is_streamed:
+            model_data = ((answer.request_body or b"").decode("utf-8", "replace"),
+                          answer.body.decode("utf-8", "replace"))
+        return ("req", time.time_ns(), duration_ms, self.front_trace(answer), status, request_id, client_request_id,
+                route, method, url, response_value, queue_ms, fn_ms, kind, model_data)
 
 
 def _response_value(response) -> str:
     """The response as App Insights' request item logs it (APP_INSIGHTS_LOG_RESPONSE_ENABLED)."""
     if response.is_streamed:
-        return _STREAMED
+        return RESPONSE_STREAMED
     try:
         return response.get_data(as_text=True)
     except (UnicodeDecodeError, AttributeError):
-        return _NOT_TEXT
-
-
-_STREAMED = json.dumps("Scoring request response payload is a streamed response")
-_NOT_TEXT = json.dumps("Scoring request response payload is a non serializable object or raw binary")
+        return RESPONSE_NOT_TEXT
 
 
 def _missing_packages(ai, otlp) -> list[str]:

@@ -78,6 +78,10 @@ OTLP_LOGS = ("otlp", "logs")
 #     one /score or /swagger.json request. trace: (trace_id, span_id, client parent span id or
 #     None, call start ns or None) or None; response_value: str or None; queue_ms: None when the
 #     request never reached a runner; model_data: (input, prediction) str pair or None.
+# ("p", pickled, has_model_data)
+#     a "req" item a runner built and pickled (telemetry_runner.RunnerTelemetry.request_item),
+#     shipped as the bytes it came in; it has queue_ms and a call start, and model_data when
+#     has_model_data.
 # ("ev", name, payload)
 #     a runner EVENT (span, log, exception, model_data), payload as the runner sent it.
 # ("md", request_id, client_request_id, input, prediction, trace, attributes)
@@ -90,7 +94,14 @@ def routes(item: tuple, appinsights: bool, otlp: bool, otlp_logs: bool = False) 
     """The (exporter, signal) buffers an item feeds, once per exported item it becomes."""
     kind = item[0]
     out: list[tuple[str, str]] = []
-    if kind == "req":
+    if kind == "p":
+        if appinsights:
+            out.append(AI_SPANS)
+            if item[2]:
+                out.append(AI_LOGS)
+        if otlp:
+            out += (OTLP_SPANS, OTLP_SPANS)  # the request span and its "queue" child
+    elif kind == "req":
         if appinsights:
             out.append(AI_SPANS)
             if item[REQ_MODEL_DATA] is not None:

@@ -1,11 +1,16 @@
 """Trace-context and sampling helpers shared by the front and the runners (standard library only)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import zlib
 
 _rand = random.Random()
+
+# "Response Value" of a request item (APP_INSIGHTS_LOG_RESPONSE_ENABLED) that is not text
+RESPONSE_STREAMED = '"Scoring request response payload is a streamed response"'
+RESPONSE_NOT_TEXT = '"Scoring request response payload is a non serializable object or raw binary"'
 
 
 
@@ -40,6 +45,30 @@ def new_trace_and_span_ids() -> tuple[int, int]:
 
 
 _SPAN_MASK = (1 << 64) - 1
+
+
+def new_trace_key() -> bytes:
+    """The secret of one front process that :class:`CallTraceIds` derives ids from."""
+    return os.urandom(16)
+
+
+class CallTraceIds:
+    """The trace id and server span id of the front's call number ``seq``, derived from the
+    front's key with a keyed hash (BLAKE2b). They look random and differ between front
+    processes, and the runner that serves the call and the front, should it answer the call
+    itself (a timeout, a runner that died), arrive at the same ids: the front makes and sends
+    none per request. ~0.7 µs per call (the keyed state is made once and copied)."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, key: bytes):
+        self._keyed = hashlib.blake2b(key=key, digest_size=24)
+
+    def __call__(self, seq: int) -> tuple[int, int]:
+        h = self._keyed.copy()
+        h.update(seq.to_bytes(8, "little"))
+        bits = int.from_bytes(h.digest(), "big")
+        return (bits >> 64) or 1, (bits & _SPAN_MASK) or 1
 
 
 def sampled(request_id: str, rate: float) -> bool:

@@ -28,6 +28,7 @@ import json.encoder
 import logging
 import math
 import os
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -537,7 +538,9 @@ class Exporters:
     def handle(self, item: tuple) -> None:
         """One plain item from the front (formats in scorehost.telemetry_channel)."""
         kind = item[0]
-        if kind == "req":
+        if kind == "p":
+            self.request_item(pickle.loads(item[1]))
+        elif kind == "req":
             self.request_item(item)
         elif kind == "ev":
             self.runner_event(item[1], item[2])

@@ -4,18 +4,22 @@ Loaded by a runner only when the front asks for it (``config["telemetry"]``), so
 with telemetry off never imports opentelemetry. The runner installs an OpenTelemetry SDK
 TracerProvider as the global provider, so a script's own
 ``opentelemetry.trace.get_tracer(__name__).start_as_current_span(...)`` nests under the
-request's ``run`` span, which is itself parented on the front's server span (its ids are in
-the CALL ctx; the provider's tracers use it as the parent of spans that have no other). Finished spans go to the front one EVENT each
-(``("span", {...})``) as they end; the front exports them. With App Insights on, a logging
-handler on the print logger and the root logger sends each record as an EVENT ``log`` with the
-request id and the current trace/span ids, so print() and logging in user code become App
-Insights traces correlated with their request (same operation id).
+request's ``run`` span, which is itself parented on the request's server span (its ids are
+derived from the call's number, :meth:`RunnerTelemetry.enter`; the provider's tracers use it as
+the parent of spans that have no other). The runner also builds that server span's own item,
+the request item (:meth:`RunnerTelemetry.request_item`), and sends it with the RESULT.
+Finished spans go to the front one EVENT each (``("span", {...})``) as they end; the front
+exports them. With App Insights on, a logging handler on the print logger and the root logger
+sends each record as an EVENT ``log`` with the request id and the current trace/span ids, so
+print() and logging in user code become App Insights traces correlated with their request
+(same operation id).
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import logging
+import pickle
 import time
 
 from opentelemetry import trace
@@ -24,6 +28,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from . import logs
+from .telemetry_context import RESPONSE_NOT_TEXT, CallTraceIds, parse_traceparent
 
 #: the CALL ctx of the request this thread serves
 call_ctx: contextvars.ContextVar[dict | None] = contextvars.ContextVar("scorehost_call_ctx", default=None)
@@ -151,12 +156,16 @@ def current_trace() -> tuple[int, int] | None:
         return sc.trace_id, sc.span_id
     ctx = call_ctx.get()
     ids = ctx.get("trace") if ctx else None
-    return tuple(ids) if ids else None
+    return (ids[0], ids[1]) if ids else None
 
 
 class RunnerTelemetry:
     def __init__(self, send_event, config: dict):
         self.send_event = send_event
+        self.call_ids = CallTraceIds(bytes.fromhex(config["trace_key"]))
+        self.request_items = bool(config.get("request_items"))
+        self.log_response = bool(config.get("log_response"))
+        self.model_data_items = bool(config.get("model_data"))
         self.provider = _CallTracerProvider(resource=Resource.create({}))
         self.provider.add_span_processor(_EventProcessor(send_event))
         trace.set_tracer_provider(self.provider)
@@ -189,7 +198,19 @@ class RunnerTelemetry:
         self.send_event("model_data", payload)
 
     # -- per call
-    def enter(self, ctx: dict):
+    def enter(self, seq: int, ctx: dict, environ: dict, body: bytes):
+        """Start serving call ``seq``: its trace context (the ids the front would derive for it,
+        under the client's trace when it sent a ``traceparent``) and what its request item needs."""
+        trace_id, span_id = self.call_ids(seq)
+        parent_id = None
+        header = ctx.get("traceparent")
+        if header is not None:
+            parent = parse_traceparent(header)
+            if parent is not None:
+                trace_id, parent_id = parent[0], parent[1]
+        ctx["trace"] = (trace_id, span_id, parent_id)
+        ctx["method"] = environ.get("REQUEST_METHOD", "")
+        ctx["body"] = body
         return call_ctx.set(ctx)
 
     def exit(self, token) -> None:
@@ -199,6 +220,35 @@ class RunnerTelemetry:
         if not self.internal_spans:
             return contextlib.nullcontext()
         return self.tracer.start_as_current_span(name, record_exception=True, set_status_on_exception=True)
+
+    def request_item(self, status: int, body: bytes, fn_ms: float | None, kind: str) -> bytes | None:
+        """The App Insights/OTLP request item of the call being answered (format in
+        scorehost.telemetry_channel), pickled; None when the front did not ask for it (its
+        ``started`` is not in the CALL ctx). The times come from the front: ``started`` and
+        ``queued`` are its clock readings (``time.perf_counter``: CLOCK_MONOTONIC, the same in
+        every process of a Linux machine) when it began reading the request and when it asked
+        for a runner, ``sent_at`` when it sent the call. The duration ends here, as the answer
+        leaves the runner: the front's last step (reading the answer, writing it to the client),
+        some tens of µs, is not in it."""
+        ctx = call_ctx.get()
+        if not self.request_items or ctx is None or "started" not in ctx:
+            return None
+        now, end = time.perf_counter(), time.time_ns()
+        queued = ctx["queued"]
+        sent = ctx.get("sent_at", queued)
+        trace_id, span_id, parent_id = ctx["trace"]
+        response_value = model_data = None
+        if self.log_response:
+            try:
+                response_value = body.decode("utf-8")
+            except UnicodeDecodeError:
+                response_value = RESPONSE_NOT_TEXT
+        if self.model_data_items and status < 400:
+            model_data = (ctx["body"].decode("utf-8", "replace"), body.decode("utf-8", "replace"))
+        item = ("req", end, (now - ctx["started"]) * 1000, (trace_id, span_id, parent_id, end - int((now - queued) * 1e9)),
+                status, ctx["request_id"], ctx["client_request_id"], "/score", ctx["method"], ctx.get("url"),
+                response_value, max(0.0, (sent - queued) * 1000), fn_ms, kind, model_data)
+        return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
 
     def annotate(self, payload: dict) -> dict:
         """Add the request ids and trace context to an EVENT payload (exceptions)."""
