@@ -50,6 +50,19 @@ def pairs(lines: list[str]) -> list[tuple[float, float]]:
     return out
 
 
+def gc_totals(lines: list[str]) -> dict[str, tuple[int, float, float, int]]:
+    """{on|off: (requests, front CPU s, garbage collection s, collections)} over the intervals
+    ``pairs`` uses."""
+    out: dict[str, list] = {}
+    for row in [line.split() for line in lines][2:-1]:
+        total = out.setdefault(row[0], [0, 0.0, 0.0, 0])
+        total[0] += int(row[1])
+        total[1] += float(row[2])
+        total[2] += float(row[4])
+        total[3] += int(row[5])
+    return {mode: tuple(v) for mode, v in out.items() if v[0]}
+
+
 def median_ci(values: list[float]) -> tuple[float, float, float]:
     """Median and a distribution-free 95% confidence interval of it (order statistics)."""
     xs = sorted(values)
@@ -62,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=110, help="load duration (default 110: ~108 pairs)")
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--switch", choices=("all", "trace", "metrics", "export"), default="all")
+    parser.add_argument("--switch", default="all", help="what to switch: all, trace, metrics, export, or several "
+                        "of the last three separated by commas (default all)")
     parser.add_argument("--period", type=float, default=0.5, help="seconds per on or off interval")
     parser.add_argument("--entry-script", default=os.path.join(ROOT, "..", "shared", "bench", "fixtures", "echo",
                                                                "score.py"))
@@ -70,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 10 <= args.seconds <= 1800:
         parser.error("--seconds must be between 10 and 1800")
+    if not set(args.switch.split(",")) <= {"all", "trace", "metrics", "export"}:
+        parser.error("--switch takes all, trace, metrics, export, or several separated by commas")
 
     receiver = AppInsightsReceiver(keep=False)
     receiver.delay_s = 0.02
@@ -93,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
             receiver.close()
         with open(out_path) as f:
-            measured = pairs(f.read().splitlines())
+            lines = f.read().splitlines()
+        measured = pairs(lines)
     if len(measured) < 5:
         print(f"only {len(measured)} on/off pairs: run longer", file=sys.stderr)
         return 1
@@ -102,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"switching {args.switch} at {args.connections} connections, {len(measured)} on/off pairs: "
           f"req/s on/off {rps:.3f} (95% CI {rps_lo:.3f}-{rps_hi:.3f}), "
           f"front CPU per request on/off {cpu:.3f} ({cpu_lo:.3f}-{cpu_hi:.3f})")
+    for mode, (n, cpu_s, gc_s, collections) in gc_totals(lines).items():
+        print(f"  {mode}: front CPU {cpu_s / n * 1e6:.1f} us/request, of which garbage collection "
+              f"{gc_s / n * 1e6:.2f} us ({collections / n * 1000:.2f} collections per 1000 requests)")
     return 0
 
 
