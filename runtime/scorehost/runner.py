@@ -189,6 +189,7 @@ class Runner:
         token = logs.request_id_var.set(ctx.get("request_id"))
         tel = self.telemetry
         tel_tokens = tel.enter(seq, ctx, environ, body) if tel is not None else None
+        spans = tel is not None and tel.internal_spans  # scorehost's own run/serialize spans (OTLP only)
         main_thread = threading.current_thread() is threading.main_thread()
         watchdog = None
         try:
@@ -208,7 +209,7 @@ class Runner:
                 else:
                     watchdog = self.watchdog.arm(threading.get_ident(), timeout_ms / 1000.0)
                 try:
-                    if tel is None:
+                    if not spans:
                         output = call_run(script, kwargs, omitted, environ)
                     else:
                         with tel.span("run"):
@@ -224,7 +225,7 @@ class Runner:
             except ScoringTimeout:
                 log.error("Scoring timeout after %s ms: run() was interrupted", timeout_ms)
                 self.send_result(protocol.error_result(seq, 500, f"Scoring timeout after {timeout_ms} ms",
-                                                run_failed=True, kind="timeout"))
+                                                       run_failed=True, kind="timeout"))
                 return
             except InputConversionError as exc:
                 log.info("Rejected input: %s", exc)
@@ -235,7 +236,7 @@ class Runner:
                 return
             fn_ms = (time.perf_counter() - started) * 1000
             try:
-                if tel is None:
+                if not spans:
                     payload = to_json(output)
                 else:
                     with tel.span("serialize"):

@@ -217,8 +217,7 @@ class RunnerTelemetry:
         call_ctx.reset(token)
 
     def span(self, name: str):
-        if not self.internal_spans:
-            return contextlib.nullcontext()
+        """scorehost's own span ``name`` (the runner calls this only with ``internal_spans`` on)."""
         return self.tracer.start_as_current_span(name, record_exception=True, set_status_on_exception=True)
 
     def request_item(self, status: int, body: bytes, fn_ms: float | None, kind: str) -> bytes | None:
@@ -245,8 +244,9 @@ class RunnerTelemetry:
                 response_value = RESPONSE_NOT_TEXT
         if self.model_data_items and status < 400:
             model_data = (ctx["body"].decode("utf-8", "replace"), body.decode("utf-8", "replace"))
-        item = ("req", end, (now - ctx["started"]) * 1000, (trace_id, span_id, parent_id, end - int((now - queued) * 1e9)),
-                status, ctx["request_id"], ctx["client_request_id"], "/score", ctx["method"], ctx.get("url"),
+        called_ns = end - int((now - queued) * 1e9)  # the wall-clock time the front asked for a runner
+        item = ("req", end, (now - ctx["started"]) * 1000, (trace_id, span_id, parent_id, called_ns), status,
+                ctx["request_id"], ctx["client_request_id"], "/score", ctx["method"], ctx.get("url"),
                 response_value, max(0.0, (sent - queued) * 1000), fn_ms, kind, model_data)
         return pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
 

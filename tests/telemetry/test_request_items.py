@@ -93,7 +93,7 @@ def test_item_has_the_client_trace_and_the_queue_wait(serve, appinsights):
     assert waited.status == 200
     thread.join(30)
 
-    items = appinsights.wait_for(lambda it: _items_of(it, first, "RequestData") and _items_of(it, second, "RequestData"))
+    items = appinsights.wait_for(lambda it: all(_items_of(it, rid, "RequestData") for rid in (first, second)))
     (item,) = _items_of(items, second, "RequestData")
     assert item["tags"]["ai.operation.id"] == trace_id
     assert item["tags"]["ai.operation.parentId"] == parent
