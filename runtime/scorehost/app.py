@@ -145,7 +145,7 @@ class Hooks:
     """Per-request telemetry hook (replaced by scorehost.telemetry when enabled)."""
 
     enabled = False
-    needs_url = False  # whether request_done must be given the request URL (it costs ~0.4 µs)
+    needs_url = False  # whether request_done must be given the request URL (~0.4 µs) when the answer has no item
 
     def before_call(self, environ: dict, ctx: dict, started: float) -> str | None:
         """Called before a request goes to a runner (``started``: ``time.perf_counter()`` when

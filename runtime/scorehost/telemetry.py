@@ -207,7 +207,8 @@ class _FrontTelemetry(Observer, Hooks):
                 self.metrics.observe(route, status, duration_ms, queue_ms, fn_ms, kind)
             if self.exporters is not None:
                 item = answer.item if answer is not None else None
-                if item is not None:  # built by the runner (format in scorehost.telemetry_channel)
+                if item is not None:  # built by the runner (format in scorehost.telemetry_channel), which
+                    # adds model data by the same rule (its config's "model_data" is self.model_data)
                     self.exporters.add(("p", item, self.model_data and status < 400))
                 else:
                     self.exporters.add(self._request_item(route, method, url, status, duration_ms, request_id,
