@@ -105,3 +105,27 @@ def test_item_has_the_client_trace_and_the_queue_wait(serve, appinsights):
     assert duration_ms <= waited.elapsed * 1000 + 1
     (other,) = _items_of(items, first, "RequestData")
     assert other["tags"]["ai.operation.id"] != trace_id and "ai.operation.parentId" not in other["tags"]
+
+
+def test_items_of_concurrent_calls_stay_apart(serve, appinsights):
+    """Two runners of four threads each: every request gets its own operation, and each print()
+    is in its own request's operation (the call context is per thread)."""
+    server = serve("telemetry_score.py", env={"APPLICATIONINSIGHTS_CONNECTION_STRING": appinsights.connection_string(),
+                                              "WORKER_COUNT": "2", "SCOREHOST_RUNNER_CONCURRENCY": "4", **FAST})
+    n = 24
+    threads = [_in_background(server, {"print": f"c{i}", "sleep": 0.2}, {"x-request-id": f"conc-{i}"})
+               for i in range(n)]
+    for thread, result in threads:
+        thread.join(30)
+        assert result["r"].status == 200
+    ids = [f"conc-{i}" for i in range(n)]
+    items = appinsights.wait_for(lambda it: all(_items_of(it, rid, "RequestData") and _items_of(it, rid, "MessageData")
+                                                for rid in ids))
+    operations = set()
+    for i, rid in enumerate(ids):
+        (request,) = _items_of(items, rid, "RequestData")
+        (trace,) = _items_of(items, rid, "MessageData")
+        assert trace["data"]["baseData"]["message"] == f"printed c{i}"
+        assert trace["tags"]["ai.operation.id"] == request["tags"]["ai.operation.id"]
+        operations.add(request["tags"]["ai.operation.id"])
+    assert len(operations) == n
