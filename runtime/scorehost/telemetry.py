@@ -48,9 +48,11 @@ from .telemetry_context import (
     RESPONSE_NOT_TEXT,
     RESPONSE_STREAMED,
     CallTraceIds,
-    new_trace_and_span_ids,
+    new_span_id,
+    new_trace_id,
     new_trace_key,
-    parse_traceparent,
+    request_trace,
+    response_text,
 )
 
 log = logging.getLogger("scorehost.telemetry")
@@ -188,14 +190,11 @@ class _FrontTelemetry(Observer, Hooks):
         parent span id or None, wall-clock ns when it asked for a runner or None)."""
         if answer is None:
             return None  # the exporter makes the ids
-        parent = parse_traceparent(answer.traceparent) if answer.traceparent else None
-        trace_id, span_id = self.call_ids(answer.seq) if answer.seq else new_trace_and_span_ids()
+        ids = self.call_ids(answer.seq) if answer.seq else (new_trace_id(), new_span_id())
         called_ns = None
         if answer.queued_at:
             called_ns = time.time_ns() - int((time.perf_counter() - answer.queued_at) * 1e9)
-        if parent is not None:
-            return parent[0], span_id, parent[1], called_ns
-        return trace_id, span_id, None, called_ns
+        return request_trace(ids, answer.traceparent) + (called_ns,)
 
     def request_done(self, route: str, method: str, url: str | None, status: int, duration_ms: float,
                      request_id: str, client_request_id: str, response, answer) -> None:
@@ -237,9 +236,10 @@ def _response_value(response) -> str:
     if response.is_streamed:
         return RESPONSE_STREAMED
     try:
-        return response.get_data(as_text=True)
-    except (UnicodeDecodeError, AttributeError):
+        body = response.get_data()
+    except AttributeError:
         return RESPONSE_NOT_TEXT
+    return response_text(body)
 
 
 def _missing_packages(ai, otlp) -> list[str]:

@@ -38,12 +38,6 @@ def new_span_id() -> int:
     return _rand.getrandbits(64) or 1
 
 
-def new_trace_and_span_ids() -> tuple[int, int]:
-    """A new trace id and span id from one draw (the front makes both for every request)."""
-    bits = _rand.getrandbits(192)
-    return (bits >> 64) or 1, (bits & _SPAN_MASK) or 1
-
-
 _SPAN_MASK = (1 << 64) - 1
 
 
@@ -69,6 +63,24 @@ class CallTraceIds:
         h.update(seq.to_bytes(8, "little"))
         bits = int.from_bytes(h.digest(), "big")
         return (bits >> 64) or 1, (bits & _SPAN_MASK) or 1
+
+
+def request_trace(ids: tuple[int, int], traceparent: str | None) -> tuple[int, int, int | None]:
+    """(trace id, server span id, the client's parent span id or None) of a request whose own
+    ids are ``ids``: in the client's trace when it sent a valid ``traceparent``. The front and
+    the runners both use this, so the items either builds for a call agree."""
+    parent = parse_traceparent(traceparent) if traceparent else None
+    if parent is None:
+        return ids[0], ids[1], None
+    return parent[0], ids[1], parent[1]
+
+
+def response_text(body: bytes) -> str:
+    """A request item's "Response Value" (APP_INSIGHTS_LOG_RESPONSE_ENABLED) for a whole body."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return RESPONSE_NOT_TEXT
 
 
 def sampled(request_id: str, rate: float) -> bool:

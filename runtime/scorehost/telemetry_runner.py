@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from . import logs
-from .telemetry_context import RESPONSE_NOT_TEXT, CallTraceIds, parse_traceparent
+from .telemetry_context import CallTraceIds, request_trace, response_text
 
 #: the CALL ctx of the request this thread serves
 call_ctx: contextvars.ContextVar[dict | None] = contextvars.ContextVar("scorehost_call_ctx", default=None)
@@ -201,14 +201,7 @@ class RunnerTelemetry:
     def enter(self, seq: int, ctx: dict, environ: dict, body: bytes):
         """Start serving call ``seq``: its trace context (the ids the front would derive for it,
         under the client's trace when it sent a ``traceparent``) and what its request item needs."""
-        trace_id, span_id = self.call_ids(seq)
-        parent_id = None
-        header = ctx.get("traceparent")
-        if header is not None:
-            parent = parse_traceparent(header)
-            if parent is not None:
-                trace_id, parent_id = parent[0], parent[1]
-        ctx["trace"] = (trace_id, span_id, parent_id)
+        ctx["trace"] = request_trace(self.call_ids(seq), ctx.get("traceparent"))
         ctx["method"] = environ.get("REQUEST_METHOD", "")
         ctx["body"] = body
         return call_ctx.set(ctx)
@@ -238,10 +231,7 @@ class RunnerTelemetry:
         trace_id, span_id, parent_id = ctx["trace"]
         response_value = model_data = None
         if self.log_response:
-            try:
-                response_value = body.decode("utf-8")
-            except UnicodeDecodeError:
-                response_value = RESPONSE_NOT_TEXT
+            response_value = response_text(body)
         if self.model_data_items and status < 400:
             model_data = (ctx["body"].decode("utf-8", "replace"), body.decode("utf-8", "replace"))
         called_ns = end - int((now - queued) * 1e9)  # the wall-clock time the front asked for a runner
