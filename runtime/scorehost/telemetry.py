@@ -153,8 +153,7 @@ class _FrontTelemetry(Observer, Hooks):
         self.capture_trace = collector is not None and collector.mode == "appinsights"
 
     def runner_config(self) -> dict[str, Any]:
-        return dict(self.exporters.runner_config(), trace_key=self.trace_key.hex(), request_items=True,
-                    log_response=self.log_response)
+        return dict(self.exporters.runner_config(), trace_key=self.trace_key.hex(), log_response=self.log_response)
 
     # ---- Observer (dispatcher side)
     def runner_state(self, dispatcher) -> None:

@@ -163,7 +163,6 @@ class RunnerTelemetry:
     def __init__(self, send_event, config: dict):
         self.send_event = send_event
         self.call_ids = CallTraceIds(bytes.fromhex(config["trace_key"]))
-        self.request_items = bool(config.get("request_items"))
         self.log_response = bool(config.get("log_response"))
         self.model_data_items = bool(config.get("model_data"))
         self.provider = _CallTracerProvider(resource=Resource.create({}))
@@ -223,7 +222,7 @@ class RunnerTelemetry:
         leaves the runner: the front's last step (reading the answer, writing it to the client),
         some tens of µs, is not in it."""
         ctx = call_ctx.get()
-        if not self.request_items or ctx is None or "started" not in ctx:
+        if ctx is None or "started" not in ctx:
             return None
         now, end = time.perf_counter(), time.time_ns()
         queued = ctx["queued"]
