@@ -36,10 +36,15 @@ from serverlib import start_server  # noqa: E402
 POST_LUA = 'wrk.method = "POST"\nwrk.body = \'{"msg": "hi", "x": [1,2,3]}\'\nwrk.headers["Content-Type"] = "application/json"\n'
 
 
+def measured_rows(lines: list[str]) -> list[list[str]]:
+    """The intervals' fields, without the first two intervals (warm-up) and the last (cut short
+    by the end of the load)."""
+    return [line.split() for line in lines][2:-1]
+
+
 def pairs(lines: list[str]) -> list[tuple[float, float]]:
-    """(req/s on/off, CPU per request on/off) for each adjacent on, off interval; the first two
-    intervals (warm-up) and the last (cut short by the end of the load) are left out."""
-    rows = [line.split() for line in lines][2:-1]
+    """(req/s on/off, CPU per request on/off) for each adjacent on, off interval."""
+    rows = measured_rows(lines)
     out = []
     for on, off in zip(rows[0::2], rows[1::2]):
         if on[0] != "on" or off[0] != "off" or int(on[1]) == 0 or int(off[1]) == 0:
@@ -54,7 +59,7 @@ def gc_totals(lines: list[str]) -> dict[str, tuple[int, float, float, int]]:
     """{on|off: (requests, front CPU s, garbage collection s, collections)} over the intervals
     ``pairs`` uses."""
     out: dict[str, list] = {}
-    for row in [line.split() for line in lines][2:-1]:
+    for row in measured_rows(lines):
         total = out.setdefault(row[0], [0, 0.0, 0.0, 0])
         total[0] += int(row[1])
         total[1] += float(row[2])
